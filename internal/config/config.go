@@ -1,0 +1,204 @@
+// Package config loads portico's YAML configuration: it decodes the file
+// keeping every value's line and column, expands ${VAR} references, validates
+// everything at once and returns an immutable, fully typed Config, or the
+// sorted list of every problem found.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// ProxyStatusMode says how much a Proxy-Status header reveals.
+type ProxyStatusMode uint8
+
+// The Proxy-Status modes (failure-taxonomy.md, "The header").
+const (
+	// ProxyStatusError sends only the error type (the default for clients
+	// outside trusted_networks).
+	ProxyStatusError ProxyStatusMode = iota
+	// ProxyStatusFull adds next-hop, details and class parameters.
+	ProxyStatusFull
+	// ProxyStatusOff sends no Proxy-Status header.
+	ProxyStatusOff
+)
+
+func (m ProxyStatusMode) String() string {
+	switch m {
+	case ProxyStatusFull:
+		return "full"
+	case ProxyStatusOff:
+		return "off"
+	}
+	return "error"
+}
+
+// Balance names a load-balancing algorithm.
+type Balance string
+
+// The balancing algorithms.
+const (
+	RoundRobin Balance = "round_robin"
+	LeastConn  Balance = "least_conn"
+	RandomTwo  Balance = "random_two"
+	Hash       Balance = "hash"
+)
+
+// Config is a validated configuration. It is never modified after Load
+// returns; a reload builds a new one.
+type Config struct {
+	// Path is the file it was loaded from ("" for an embedded config).
+	Path string
+
+	// Listen holds the gateway's listen addresses (host:port), at least one.
+	Listen []string
+	// Admin is the admin API's listen address; "" means off.
+	Admin string
+
+	// ProxyStatus is the mode for clients outside TrustedNetworks (default
+	// error); ProxyStatusSet is true when the file set it explicitly, in
+	// which case it applies to every client.
+	ProxyStatus    ProxyStatusMode
+	ProxyStatusSet bool
+	// TrustedNetworks are the client networks whose X-Forwarded-*,
+	// Forwarded and X-Request-ID headers are believed, and which get full
+	// Proxy-Status detail. Default: none.
+	TrustedNetworks []netip.Prefix
+	// ProxyName is the pseudonym used in Via and as the Proxy-Status member
+	// name (default "portico"); it must be an RFC 9651 token.
+	ProxyName string
+
+	// ShutdownGrace is how long a drain waits for in-flight requests
+	// (default 30s).
+	ShutdownGrace time.Duration
+
+	AccessLog AccessLog
+	Limits    Limits
+	// ErrorPages maps a status code (400-599) to an HTML template file that
+	// replaces the built-in error page for that status.
+	ErrorPages map[int]string
+
+	// Upstreams in file order; every route's upstream is among them.
+	Upstreams []*Upstream
+	// Routes in file order.
+	Routes []*Route
+}
+
+// Upstream returns the pool named name, or nil.
+func (c *Config) Upstream(name string) *Upstream {
+	for _, u := range c.Upstreams {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// AccessLog configures the one-line-per-request log.
+type AccessLog struct {
+	// Path is the file to append to; "-" or "" is standard output, "off"
+	// disables the log.
+	Path string
+	// Format is "json" (default) or "text".
+	Format string
+}
+
+// Limits bound what portico accepts. Sizes are in bytes and accept the
+// suffixes KiB, MiB and GiB in the file ("64KiB").
+type Limits struct {
+	// RequestHeaderBytes bounds a client's request head (default 64KiB);
+	// past it the answer is 431.
+	RequestHeaderBytes int
+	// ResponseHeaderSectionBytes bounds an upstream's whole response head
+	// (default 256KiB).
+	ResponseHeaderSectionBytes int
+	// ResponseHeaderBytes bounds one response header line (default 64KiB).
+	ResponseHeaderBytes int
+	// ResponseBodyBytes bounds a response body; 0 (default) is no limit.
+	ResponseBodyBytes int64
+}
+
+// Upstream is one pool of targets.
+type Upstream struct {
+	Name    string
+	Targets []Target
+	// Balance is the algorithm (default round_robin).
+	Balance Balance
+	// HashOn is what the hash balancer keys on; set only when Balance is
+	// Hash.
+	HashOn HashKey
+	TLS    TLS
+	// Timeouts bound each phase of a request to this pool.
+	Timeouts Timeouts
+	// ResolveEvery is how often host names among the targets are
+	// re-resolved (default 30s).
+	ResolveEvery time.Duration
+	// MaxIdlePerTarget bounds idle keep-alive connections kept to each
+	// target (default 64).
+	MaxIdlePerTarget int
+	// IdleTimeout closes idle upstream connections after this long
+	// (default 60s); keep it below the upstream's own keep-alive timeout.
+	IdleTimeout time.Duration
+	Pos         Pos
+}
+
+// Target is one server of a pool.
+type Target struct {
+	// URL is http://host:port or https://host:port, with no path.
+	URL *url.URL
+	// Weight is the target's share for weighted algorithms (default 1).
+	Weight int
+	Pos    Pos
+}
+
+// HashKey says what the hash balancer hashes: exactly one field is set.
+type HashKey struct {
+	Header   string
+	Cookie   string
+	ClientIP bool
+}
+
+// TLS configures connections to https:// targets.
+type TLS struct {
+	// CAFile holds PEM roots to trust instead of the system roots.
+	CAFile string
+	// ServerName is sent as SNI and verified; default: the target's host.
+	ServerName string
+}
+
+// Timeouts bound the phases of an upstream exchange. Zero means no limit.
+type Timeouts struct {
+	// Connect covers DNS, TCP and the TLS handshake (default 2s).
+	Connect time.Duration
+	// ResponseHeader runs from the request sent to the response head
+	// received (default 30s).
+	ResponseHeader time.Duration
+	// Read is the longest gap between two reads of the response body
+	// (default 60s).
+	Read time.Duration
+	// Write is the longest the upstream may stall reading the request body
+	// (default 30s).
+	Write time.Duration
+	// Request is the whole-request deadline (default 0, none).
+	Request time.Duration
+}
+
+// Route sends matching requests to an upstream.
+type Route struct {
+	// Host is "" (any), an exact host, or "*.example.com"; lower case,
+	// without port.
+	Host string
+	// PathPrefix starts with "/" (default "/").
+	PathPrefix string
+	// StripPrefix removes PathPrefix before forwarding.
+	StripPrefix bool
+	// Upstream names the pool.
+	Upstream string
+	Pos      Pos
+}
+
+// Pos is a place in a config file, for error messages.
+type Pos struct {
+	Line, Column int
+}
