@@ -64,7 +64,10 @@ type Balancer struct {
 	nameKeys []uint64
 	// invWeights are 1/weight, so a hash pick multiplies instead of divides.
 	invWeights []float64
-	inFlight   func(i int) int64
+	// equalWeights lets a hash pick skip the logarithm: with one weight for
+	// all, the lowest score is simply the highest draw.
+	equalWeights bool
+	inFlight     func(i int) int64
 }
 
 // New builds the balancer for a pool. inFlight reports the number of
@@ -106,6 +109,7 @@ func New(alg Algorithm, targets []Target, inFlight func(i int) int64) (*Balancer
 		b.invWeights[i] = 1 / float64(t.Weight)
 	}
 	b.order = smoothOrder(b.weights)
+	b.equalWeights = len(b.order) == len(targets)
 	return b, nil
 }
 
@@ -277,17 +281,35 @@ func (b *Balancer) pickHash(key uint64, usable func(int) bool) int {
 	// key therefore moves only when its own target leaves or a newcomer
 	// outscores it, and when its target is unusable it falls to its
 	// second-best target, the same one every time.
+	if b.equalWeights {
+		best, bestDraw := -1, uint64(0)
+		for i, nameKey := range b.nameKeys {
+			if usable != nil && !usable(i) {
+				continue
+			}
+			if d := draw(key, nameKey); best < 0 || d > bestDraw {
+				best, bestDraw = i, d
+			}
+		}
+		return best
+	}
 	best, bestScore := -1, math.Inf(1)
 	for i, nameKey := range b.nameKeys {
 		if usable != nil && !usable(i) {
 			continue
 		}
-		u := (float64(mix(key^nameKey)>>11) + 0.5) / (1 << 53)
+		u := (float64(draw(key, nameKey)) + 0.5) / (1 << 53)
 		if score := -math.Log(u) * b.invWeights[i]; score < bestScore {
 			best, bestScore = i, score
 		}
 	}
 	return best
+}
+
+// draw is the 53-bit uniform number that target nameKey draws for key: as
+// many bits as a float64 holds, so both hash paths rank targets alike.
+func draw(key, nameKey uint64) uint64 {
+	return mix(key^nameKey) >> 11
 }
 
 // HashKey hashes s to a hash-balancing key. Unlike hash/maphash it has no

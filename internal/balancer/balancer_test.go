@@ -437,21 +437,48 @@ func TestPickDoesNotAllocate(t *testing.T) {
 func BenchmarkPick(b *testing.B) {
 	for _, alg := range []Algorithm{RoundRobin, LeastConn, RandomTwo, Hash} {
 		for _, n := range []int{4, 32} {
-			b.Run(fmt.Sprintf("%s/%d", alg, n), func(b *testing.B) {
-				targets := make([]Target, n)
-				counts := make([]int64, n)
-				for i := range targets {
-					targets[i] = Target{Name: fmt.Sprint("http://10.0.0.", i), Weight: 1 + i%3}
-					counts[i] = int64(i % 5)
+			for _, spread := range []int{1, 3} {
+				name := fmt.Sprintf("%s/targets=%d/equal", alg, n)
+				if spread > 1 {
+					name = fmt.Sprintf("%s/targets=%d/weighted", alg, n)
 				}
-				bal := mustNew(b, alg, targets, loads(counts...))
-				tried := 1
-				key := HashKey("203.0.113.7")
-				b.ReportAllocs()
-				for b.Loop() {
-					bal.Pick(key, func(i int) bool { return i != tried })
-				}
-			})
+				b.Run(name, func(b *testing.B) {
+					targets := make([]Target, n)
+					counts := make([]int64, n)
+					for i := range targets {
+						targets[i] = Target{Name: fmt.Sprint("http://10.0.0.", i), Weight: 1 + i%spread}
+						counts[i] = int64(i % 5)
+					}
+					bal := mustNew(b, alg, targets, loads(counts...))
+					tried := 1
+					key := HashKey("203.0.113.7")
+					b.ReportAllocs()
+					for b.Loop() {
+						bal.Pick(key, func(i int) bool { return i != tried })
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestHashEqualWeightsAgreeWithWeightedPath(t *testing.T) {
+	// Scaling every weight keeps the pool's shares, so it must keep every
+	// key's target although the two pools take different code paths.
+	plain := mustNew(t, Hash, pool(1, 1, 1, 1), nil)
+	scaled := mustNew(t, Hash, pool(7, 7, 7, 7), nil)
+	skewed := mustNew(t, Hash, pool(7, 7, 7, 7, 1), nil)
+	usable := except(1)
+	for k := range 2000 {
+		key := HashKey(fmt.Sprint("client-", k))
+		want := plain.Pick(key, usable)
+		if got := scaled.Pick(key, usable); got != want {
+			t.Fatalf("key %d: equal weights give %d, scaled weights %d", k, want, got)
+		}
+		// The weighted path (a fifth target breaks equality) may move a
+		// key only onto the newcomer.
+		if got := skewed.Pick(key, usable); got != want && got != 4 {
+			t.Fatalf("key %d: equal weights give %d, weighted path %d", k, want, got)
 		}
 	}
 }
