@@ -1,0 +1,469 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// This file is the schema: one keyTable per mapping in the file. A new
+// key is one table entry plus its field in config.go and docs/config.md.
+
+// configDraft is the top level being decoded, with what the checks that
+// span several keys need to know.
+type configDraft struct {
+	cfg       *Config
+	listenPos map[string]Pos
+	adminPos  Pos
+	// upstreamNames holds every upstream named in the file, valid or not,
+	// so that a broken upstream does not also make its routes fail.
+	upstreamNames []string
+	routes        []*routeDraft
+}
+
+func newConfigDraft() *configDraft {
+	return &configDraft{cfg: defaultConfig()}
+}
+
+var configKeys = keyTable[*configDraft]{
+	"listen": decodeListen,
+	"admin": func(d *decoder, v value, c *configDraft) {
+		if addr, ok := d.hostPort(v); ok {
+			c.cfg.Admin, c.adminPos = addr, v.pos()
+		}
+	},
+	"proxy_status": func(d *decoder, v value, c *configDraft) {
+		mode, ok := d.oneOf(v, "full", "error", "off")
+		if !ok {
+			return
+		}
+		c.cfg.ProxyStatus = map[string]ProxyStatusMode{
+			"full": ProxyStatusFull, "error": ProxyStatusError, "off": ProxyStatusOff,
+		}[mode]
+		c.cfg.ProxyStatusSet = true
+	},
+	"trusted_networks": func(d *decoder, v value, c *configDraft) {
+		items, _ := d.list(v, v.path)
+		c.cfg.TrustedNetworks = nil
+		for _, item := range items {
+			if p, ok := d.network(item); ok {
+				c.cfg.TrustedNetworks = append(c.cfg.TrustedNetworks, p)
+			}
+		}
+	},
+	"proxy_name": func(d *decoder, v value, c *configDraft) {
+		name, ok := d.scalar(v)
+		if !ok {
+			return
+		}
+		if !validSFToken(name) {
+			d.errorf(v.pos(), "%s %q is not an RFC 9651 token: start with a letter and use no spaces, quotes or commas", v.label(), name)
+			return
+		}
+		c.cfg.ProxyName = name
+	},
+	"shutdown_grace": func(d *decoder, v value, c *configDraft) {
+		d.setDuration(v, &c.cfg.ShutdownGrace)
+	},
+	"access_log": func(d *decoder, v value, c *configDraft) {
+		decodeKeys(d, v, accessLogKeys, &c.cfg.AccessLog)
+	},
+	"limits": func(d *decoder, v value, c *configDraft) {
+		decodeKeys(d, v, limitsKeys, &c.cfg.Limits)
+	},
+	"error_pages": decodeErrorPages,
+	"upstreams":   decodeUpstreams,
+	"routes":      decodeRoutes,
+}
+
+// decodeListen takes one address or a list of them.
+func decodeListen(d *decoder, v value, c *configDraft) {
+	items := []value{v}
+	if seq, isList := v.node.(*ast.SequenceNode); isList {
+		if len(seq.Values) == 0 {
+			d.errorf(v.pos(), "listen must name at least one address")
+		}
+		items, _ = d.list(v, v.path)
+	}
+	c.cfg.Listen = nil
+	c.listenPos = map[string]Pos{}
+	for _, item := range items {
+		addr, ok := d.hostPort(item)
+		if !ok {
+			continue
+		}
+		if first, dup := c.listenPos[addr]; dup {
+			d.errorf(item.pos(), "listen %q is already listed on line %d", addr, first.Line)
+			continue
+		}
+		c.listenPos[addr] = item.pos()
+		c.cfg.Listen = append(c.cfg.Listen, addr)
+	}
+}
+
+var accessLogKeys = keyTable[*AccessLog]{
+	"path": func(d *decoder, v value, a *AccessLog) {
+		path, ok := d.scalar(v)
+		switch {
+		case !ok:
+		case path == "" || path == "-" || path == "off":
+			a.Path = cmp.Or(path, "-")
+		default:
+			a.Path = d.localPath(path)
+		}
+	},
+	"format": func(d *decoder, v value, a *AccessLog) {
+		if format, ok := d.oneOf(v, "json", "text"); ok {
+			a.Format = format
+		}
+	},
+}
+
+var limitsKeys = keyTable[*Limits]{
+	"request_header_bytes": func(d *decoder, v value, l *Limits) {
+		setIntSize(d, v, &l.RequestHeaderBytes)
+	},
+	"response_header_section_bytes": func(d *decoder, v value, l *Limits) {
+		setIntSize(d, v, &l.ResponseHeaderSectionBytes)
+	},
+	"response_header_bytes": func(d *decoder, v value, l *Limits) {
+		setIntSize(d, v, &l.ResponseHeaderBytes)
+	},
+	"response_body_bytes": func(d *decoder, v value, l *Limits) {
+		if n, ok := d.size(v, 0); ok {
+			l.ResponseBodyBytes = n
+		}
+	},
+}
+
+// setIntSize decodes a header limit: at least one byte, and small enough
+// for an int on every platform.
+func setIntSize(d *decoder, v value, dst *int) {
+	n, ok := d.size(v, 1)
+	if !ok {
+		return
+	}
+	if n > math.MaxInt32 {
+		d.errorf(v.pos(), "%s %d is too large", v.label(), n)
+		return
+	}
+	*dst = int(n)
+}
+
+func decodeErrorPages(d *decoder, v value, c *configDraft) {
+	pages := map[int]string{}
+	for _, e := range d.entries(v) {
+		status, err := strconv.Atoi(e.key)
+		if err != nil || status < 400 || status > 599 {
+			d.errorf(e.pos, "error_pages key %q is not a status code from 400 to 599", e.key)
+			continue
+		}
+		if path, _, ok := d.readableFile(e.value); ok {
+			pages[status] = path
+		}
+	}
+	c.cfg.ErrorPages = pages
+}
+
+func decodeUpstreams(d *decoder, v value, c *configDraft) {
+	for _, e := range d.entries(v) {
+		c.upstreamNames = append(c.upstreamNames, e.key)
+		if !validUpstreamName(e.key) {
+			d.errorf(e.pos, "upstream name %q may use only letters, digits, \"-\", \"_\" and \".\"", e.key)
+			continue
+		}
+		u := &upstreamDraft{up: defaultUpstream(e.key, e.pos)}
+		scope := fmt.Sprintf("upstream %q", e.key)
+		if !isNull(e.value.node) {
+			decodeKeys(d, value{node: e.value.node, scope: scope}, upstreamKeys, u)
+		}
+		if u.check(d, scope) {
+			c.cfg.Upstreams = append(c.cfg.Upstreams, u.up)
+		}
+	}
+}
+
+// validUpstreamName keeps names safe to use as metric labels and in logs.
+func validUpstreamName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c == '-' || c == '_' || c == '.' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// upstreamDraft is an upstream being decoded, with the positions its
+// cross-key checks point at.
+type upstreamDraft struct {
+	up *Upstream
+	// targetsGiven is true once the file lists any target, valid or not.
+	targetsGiven bool
+	balancePos   Pos
+	// hashPos is where hash was given; hashKeys counts the keys it set.
+	hashPos   Pos
+	hashGiven bool
+	hashKeys  int
+}
+
+var upstreamKeys = keyTable[*upstreamDraft]{
+	"targets": decodeTargets,
+	"balance": func(d *decoder, v value, u *upstreamDraft) {
+		b, ok := d.oneOf(v, string(RoundRobin), string(LeastConn), string(RandomTwo), string(Hash))
+		if ok {
+			u.up.Balance, u.balancePos = Balance(b), v.pos()
+		}
+	},
+	"hash": func(d *decoder, v value, u *upstreamDraft) {
+		u.hashGiven, u.hashPos = true, v.pos()
+		decodeKeys(d, v, hashKeys, u)
+	},
+	"tls": func(d *decoder, v value, u *upstreamDraft) {
+		decodeKeys(d, v, tlsKeys, &u.up.TLS)
+	},
+	"timeouts": func(d *decoder, v value, u *upstreamDraft) {
+		decodeKeys(d, v, timeoutKeys, &u.up.Timeouts)
+	},
+	"resolve_every": func(d *decoder, v value, u *upstreamDraft) {
+		d.setDuration(v, &u.up.ResolveEvery)
+	},
+	"max_idle_per_target": func(d *decoder, v value, u *upstreamDraft) {
+		if n, ok := d.integer(v, 0, 1<<16); ok {
+			u.up.MaxIdlePerTarget = n
+		}
+	},
+	"idle_timeout": func(d *decoder, v value, u *upstreamDraft) {
+		d.setDuration(v, &u.up.IdleTimeout)
+	},
+}
+
+// check runs the upstream's cross-key checks and reports whether it is
+// complete.
+func (u *upstreamDraft) check(d *decoder, scope string) bool {
+	ok := true
+	if !u.targetsGiven {
+		d.errorf(u.up.Pos, "%s has no targets", scope)
+		ok = false
+	}
+	switch {
+	case u.up.Balance == Hash && !u.hashGiven:
+		d.errorf(u.balancePos, "%s: balance hash needs hash.header, hash.cookie or hash.client_ip", scope)
+		ok = false
+	case u.up.Balance != Hash && u.hashGiven:
+		d.errorf(u.hashPos, "%s: hash applies only with balance: hash", scope)
+		ok = false
+	case u.hashGiven && u.hashKeys != 1:
+		d.errorf(u.hashPos, "%s: hash must set exactly one of header, cookie and client_ip", scope)
+		ok = false
+	}
+	return ok
+}
+
+var hashKeys = keyTable[*upstreamDraft]{
+	"header": func(d *decoder, v value, u *upstreamDraft) {
+		name, ok := d.scalar(v)
+		if ok && !validToken(name) {
+			d.errorf(v.pos(), "%s %q is not a valid header name", v.label(), name)
+		}
+		u.up.HashOn.Header = name
+		u.hashKeys++
+	},
+	"cookie": func(d *decoder, v value, u *upstreamDraft) {
+		name, ok := d.scalar(v)
+		if ok && !validToken(name) {
+			d.errorf(v.pos(), "%s %q is not a valid cookie name", v.label(), name)
+		}
+		u.up.HashOn.Cookie = name
+		u.hashKeys++
+	},
+	"client_ip": func(d *decoder, v value, u *upstreamDraft) {
+		if on, ok := d.boolean(v); on || !ok {
+			u.up.HashOn.ClientIP = on
+			u.hashKeys++
+		}
+	},
+}
+
+var tlsKeys = keyTable[*TLS]{
+	"ca_file": func(d *decoder, v value, t *TLS) {
+		if path, ok := d.caFile(v); ok {
+			t.CAFile = path
+		}
+	},
+	"server_name": func(d *decoder, v value, t *TLS) {
+		name, ok := d.scalar(v)
+		if !ok {
+			return
+		}
+		if !validHostName(name) && !validIP(name) {
+			d.errorf(v.pos(), "%s %q is not a host name", v.label(), name)
+			return
+		}
+		t.ServerName = name
+	},
+}
+
+var timeoutKeys = keyTable[*Timeouts]{
+	"connect":         func(d *decoder, v value, t *Timeouts) { d.setDuration(v, &t.Connect) },
+	"response_header": func(d *decoder, v value, t *Timeouts) { d.setDuration(v, &t.ResponseHeader) },
+	"read":            func(d *decoder, v value, t *Timeouts) { d.setDuration(v, &t.Read) },
+	"write":           func(d *decoder, v value, t *Timeouts) { d.setDuration(v, &t.Write) },
+	"request":         func(d *decoder, v value, t *Timeouts) { d.setDuration(v, &t.Request) },
+}
+
+// decodeTargets takes a list whose items are URLs or {url, weight}.
+func decodeTargets(d *decoder, v value, u *upstreamDraft) {
+	items, _ := d.list(v, "target")
+	first := map[string]Pos{}
+	for _, item := range items {
+		u.targetsGiven = true
+		t := &targetDraft{target: defaultTarget(item.pos())}
+		switch item.node.(type) {
+		case *ast.MappingNode, *ast.MappingValueNode:
+			decodeKeys(d, item, targetKeys, t)
+			if t.target.URL == nil && !t.urlGiven {
+				d.errorf(item.pos(), "%s: target needs a url", v.scope)
+			}
+		default:
+			t.setURL(d, item)
+		}
+		if t.target.URL == nil {
+			continue
+		}
+		key := t.target.URL.String()
+		if at, dup := first[key]; dup {
+			d.errorf(t.target.Pos, "%s: target %q is already listed on line %d", v.scope, key, at.Line)
+			continue
+		}
+		first[key] = t.target.Pos
+		u.up.Targets = append(u.up.Targets, t.target)
+	}
+}
+
+type targetDraft struct {
+	target   Target
+	urlGiven bool
+}
+
+func (t *targetDraft) setURL(d *decoder, v value) {
+	t.urlGiven = true
+	if u, ok := d.targetURL(v); ok {
+		t.target.URL, t.target.Pos = u, v.pos()
+	}
+}
+
+var targetKeys = keyTable[*targetDraft]{
+	"url": func(d *decoder, v value, t *targetDraft) {
+		v.path = "target"
+		t.setURL(d, v)
+	},
+	"weight": func(d *decoder, v value, t *targetDraft) {
+		v.path = "weight"
+		if w, ok := d.integer(v, 1, 1000); ok {
+			t.target.Weight = w
+		}
+	},
+}
+
+func decodeRoutes(d *decoder, v value, c *configDraft) {
+	items, _ := d.list(v, "route")
+	for i, item := range items {
+		r := &routeDraft{route: defaultRoute(item.pos())}
+		scope := fmt.Sprintf("route %d", i+1)
+		decodeKeys(d, value{node: item.node, scope: scope}, routeKeys, r)
+		if r.upstreamPos == (Pos{}) {
+			d.errorf(item.pos(), "%s has no upstream", scope)
+		}
+		c.routes = append(c.routes, r)
+	}
+}
+
+// routeDraft is a route being decoded; invalid is set once any of its
+// keys failed, so that the file-wide checks skip it.
+type routeDraft struct {
+	route       *Route
+	upstreamPos Pos
+	invalid     bool
+}
+
+var routeKeys = keyTable[*routeDraft]{
+	"host": func(d *decoder, v value, r *routeDraft) {
+		s, ok := d.scalar(v)
+		if !ok {
+			r.invalid = true
+			return
+		}
+		host, problem := routeHost(s)
+		if problem != "" {
+			d.errorf(v.pos(), "%s %q %s", v.label(), s, problem)
+			r.invalid = true
+			return
+		}
+		r.route.Host = host
+	},
+	"path_prefix": func(d *decoder, v value, r *routeDraft) {
+		prefix, ok := d.scalar(v)
+		switch {
+		case !ok:
+			r.invalid = true
+		case !strings.HasPrefix(prefix, "/"):
+			d.errorf(v.pos(), "%s %q must start with \"/\"", v.label(), prefix)
+			r.invalid = true
+		case strings.ContainsAny(prefix, "?#"):
+			d.errorf(v.pos(), "%s %q must not contain \"?\" or \"#\"", v.label(), prefix)
+			r.invalid = true
+		default:
+			r.route.PathPrefix = prefix
+		}
+	},
+	"strip_prefix": func(d *decoder, v value, r *routeDraft) {
+		strip, ok := d.boolean(v)
+		r.route.StripPrefix = strip
+		r.invalid = r.invalid || !ok
+	},
+	"upstream": func(d *decoder, v value, r *routeDraft) {
+		name, ok := d.scalar(v)
+		r.route.Upstream, r.upstreamPos = name, v.pos()
+		if ok && name == "" {
+			d.errorf(v.pos(), "%s must name an upstream", v.label())
+			ok = false
+		}
+		r.invalid = r.invalid || !ok
+	},
+}
+
+// check runs the checks that span the whole file: routes name defined
+// upstreams and do not repeat each other, and admin is not a gateway
+// address.
+func (c *configDraft) check(d *decoder) {
+	if first, clash := c.listenPos[c.cfg.Admin]; clash && c.cfg.Admin != "" {
+		d.errorf(c.adminPos, "admin %q is also a listen address, on line %d", c.cfg.Admin, first.Line)
+	}
+	firstRoute := map[[2]string]Pos{}
+	for i, r := range c.routes {
+		if r.invalid {
+			continue
+		}
+		scope := fmt.Sprintf("route %d", i+1)
+		name := r.route.Upstream
+		if name != "" && !slices.Contains(c.upstreamNames, name) {
+			d.errorf(r.upstreamPos, "%s: upstream %q is not defined%s", scope, name, didYouMean(name, c.upstreamNames))
+		}
+		key := [2]string{r.route.Host, r.route.PathPrefix}
+		if at, dup := firstRoute[key]; dup {
+			d.errorf(r.route.Pos, "%s has the same host %q and path_prefix %q as the route on line %d",
+				scope, r.route.Host, r.route.PathPrefix, at.Line)
+			continue
+		}
+		firstRoute[key] = r.route.Pos
+		c.cfg.Routes = append(c.cfg.Routes, r.route)
+	}
+}
