@@ -206,6 +206,11 @@ func (s *Server) serveConn(c net.Conn) {
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				// Answer what is not HTTP as any server would; among other
+				// things this makes a TLS client see plain HTTP on the port.
+				write(c, head("400 Bad Request", "Connection: close", "Content-Length: 0"))
+			}
 			return
 		}
 		s.count.Add(1)
