@@ -33,7 +33,8 @@ const (
 	CloseBeforeHead
 	// ResetBeforeHead aborts the connection with a TCP RST, sending nothing.
 	ResetBeforeHead
-	// Silent never answers; the connection stays open until the server closes.
+	// Silent never answers; the connection stays open until the client or
+	// the server closes it.
 	Silent
 	// SlowHead answers like OK after Options.Delay.
 	SlowHead
@@ -69,11 +70,11 @@ const (
 	// BadChunk answers a chunked body whose second chunk-size line is not hex.
 	BadChunk
 	// StallMidBody announces Content-Length: 100, sends 10 bytes and then
-	// nothing more until the server closes.
+	// nothing more until the client or the server closes.
 	StallMidBody
 	// StopsReadingBody reads the request head, shrinks its receive buffer and
 	// never reads the body, so a large upload blocks its writer. It never
-	// answers.
+	// answers, and closes the connection after five minutes.
 	StopsReadingBody
 	// UpgradeRefused answers a WebSocket upgrade request with a plain 200.
 	UpgradeRefused

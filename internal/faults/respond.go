@@ -21,6 +21,11 @@ const (
 	partialBody     = "0123456789"
 )
 
+// stopsReadingHold is how long StopsReadingBody holds a connection: far
+// past any write timeout a proxy would use, yet bounded so a long-running
+// demo does not pile up connections.
+const stopsReadingHold = 5 * time.Minute
+
 // websocketGUID is the fixed suffix of the Sec-WebSocket-Accept hash
 // (RFC 6455 §1.3).
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -39,7 +44,7 @@ func (s *Server) respond(c net.Conn, br *bufio.Reader, req *http.Request, b Beha
 		reset(c)
 		return false
 	case Silent:
-		<-s.done
+		awaitPeerClose(br)
 		return false
 	case SlowHead:
 		timer := time.NewTimer(s.opts.Delay)
@@ -93,14 +98,21 @@ func (s *Server) respond(c net.Conn, br *bufio.Reader, req *http.Request, b Beha
 		return false
 	case StallMidBody:
 		if write(c, partialResponse()) {
-			<-s.done
+			awaitPeerClose(br)
 		}
 		return false
 	case StopsReadingBody:
 		if tc := tcpConn(c); tc != nil {
 			tc.SetReadBuffer(stalledReadBuffer)
 		}
-		<-s.done
+		// Without reading there is no way to see the peer leave, so the
+		// hold is bounded instead.
+		hold := time.NewTimer(stopsReadingHold)
+		defer hold.Stop()
+		select {
+		case <-hold.C:
+		case <-s.done:
+		}
 		return false
 	case UpgradeRefused:
 		return write(c, head("200 OK", "Content-Type: text/plain", "Content-Length: 16")+"upgrade refused\n")
@@ -135,9 +147,15 @@ func (s *Server) respond(c net.Conn, br *bufio.Reader, req *http.Request, b Beha
 	case ManySetCookie:
 		return write(c, manySetCookie())
 	case SSE:
-		return s.sse(c)
+		return s.sse(c, br)
 	}
 	return false
+}
+
+// awaitPeerClose discards input until the peer closes the connection or
+// Close does, so a stalled handler ends when nobody waits for it any more.
+func awaitPeerClose(br *bufio.Reader) {
+	io.Copy(io.Discard, br)
 }
 
 // head returns a status line and header section ending in the blank line.
@@ -233,11 +251,18 @@ func (s *Server) echo(c net.Conn, req *http.Request) bool {
 
 // sse sends an event at once and another on each tick, until the client or
 // the server goes away.
-func (s *Server) sse(c net.Conn) bool {
+func (s *Server) sse(c net.Conn, br *bufio.Reader) bool {
 	if !write(c, head("200 OK", "Content-Type: text/event-stream", "Cache-Control: no-cache",
 		"Transfer-Encoding: chunked")) {
 		return false
 	}
+	gone := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		awaitPeerClose(br)
+		close(gone)
+	}()
 	var interval <-chan time.Time
 	if s.opts.EventInterval > 0 {
 		ticker := time.NewTicker(s.opts.EventInterval)
@@ -252,7 +277,7 @@ func (s *Server) sse(c net.Conn) bool {
 		select {
 		case <-s.tick:
 		case <-interval:
-		case <-s.done:
+		case <-gone:
 			return false
 		}
 	}

@@ -36,8 +36,8 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: testTimeout}
 }
 
-// dialRaw connects to s and sends a GET for path, for the cases where Go's
-// client would hide what the server sent.
+// dialRaw connects to s and sends request, for the cases where Go's client
+// would hide what the server sent.
 func dialRaw(t *testing.T, s *Server, request string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addr(), testTimeout)
