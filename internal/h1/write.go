@@ -1,0 +1,237 @@
+package h1
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// WriteRequestHead writes a request head to w: the request line with
+// "HTTP/1.1", Host (when host is not empty) as the first field as RFC 9112
+// §3.2 asks, the framing fields, h's fields in sorted order, and the empty
+// line.
+//
+// The framing is the codec's, never the caller's: contentLength -1 writes
+// Transfer-Encoding: chunked (write the body through a ChunkedWriter), a
+// positive one Content-Length, and 0 writes Content-Length: 0 only for
+// methods that expect content (POST, PUT, PATCH), as RFC 9110 §8.6 advises.
+// So h's own Host, Content-Length and Transfer-Encoding fields are skipped:
+// a stale copy of one, forwarded beside the real framing, is exactly the
+// disagreement request smuggling needs. Nothing else is skipped; removing
+// hop-by-hop fields is the caller's policy.
+//
+// Nothing is written unless the whole head is valid: method a token, target
+// free of whitespace and controls, field names tokens, values free of CR, LF,
+// NUL and other controls. An invalid head is a proxy_internal_error, since
+// inbound parsing already refused such requests from clients. Errors of w
+// are returned wrapped, unclassified.
+func WriteRequestHead(w *bufio.Writer, method, target, host string, h http.Header, contentLength int64) error {
+	if err := checkRequestLine(method, target); err != nil {
+		return err
+	}
+	if host != "" {
+		if err := checkField("Host", host); err != nil {
+			return err
+		}
+	}
+	for name, values := range h {
+		for _, v := range values {
+			if err := checkField(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	keysp := keyPool.Get().(*[]string)
+	keys := (*keysp)[:0]
+	for name := range h {
+		if !framingField(name) {
+			keys = append(keys, name)
+		}
+	}
+	slices.Sort(keys)
+
+	writeRequestLine(w, method, target)
+	if host != "" {
+		writeField(w, "Host", host)
+	}
+	switch {
+	case contentLength < 0:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case contentLength > 0 || expectsContent(method):
+		var buf [20]byte
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(buf[:0], contentLength, 10))
+		w.WriteString("\r\n")
+	}
+	for _, name := range keys {
+		for _, v := range h[name] {
+			writeField(w, name, v)
+		}
+	}
+	clear(keys)
+	*keysp = keys[:0]
+	keyPool.Put(keysp)
+	return finishHead(w)
+}
+
+// WriteRequestHeadFields writes a request head with exactly the given fields
+// in order, after the request line with "HTTP/1.1". The caller owns every
+// field, framing included. Validation and errors are as for
+// WriteRequestHead.
+func WriteRequestHeadFields(w *bufio.Writer, method, target string, fields []Field) error {
+	if err := checkRequestLine(method, target); err != nil {
+		return err
+	}
+	for _, f := range fields {
+		if err := checkField(f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	writeRequestLine(w, method, target)
+	for _, f := range fields {
+		writeField(w, f.Name, f.Value)
+	}
+	return finishHead(w)
+}
+
+// keyPool keeps WriteRequestHead's sorting free of allocation.
+var keyPool = sync.Pool{New: func() any { return new([]string) }}
+
+func framingField(name string) bool {
+	return equalFoldASCII(name, "host") || equalFoldASCII(name, "content-length") || equalFoldASCII(name, "transfer-encoding")
+}
+
+func expectsContent(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+func checkRequestLine(method, target string) error {
+	if !isToken(method) {
+		return invalidOutgoing("invalid request method %q", clip(method, 40))
+	}
+	if target == "" {
+		return invalidOutgoing("empty request target")
+	}
+	// Bytes above 0x7f pass: clients send raw UTF-8 in paths, and they
+	// cannot end the request line.
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c <= ' ' || c == 0x7f {
+			return invalidOutgoing("invalid byte 0x%02x in the request target", c)
+		}
+	}
+	return nil
+}
+
+func checkField(name, value string) error {
+	if !isToken(name) {
+		return invalidOutgoing("invalid field name %q", clip(name, 40))
+	}
+	if i := invalidValueByte(value); i >= 0 {
+		return invalidOutgoing("invalid byte 0x%02x in the value of field %q", value[i], clip(name, 40))
+	}
+	return nil
+}
+
+func writeRequestLine(w *bufio.Writer, method, target string) {
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(target)
+	w.WriteString(" HTTP/1.1\r\n")
+}
+
+func writeField(w *bufio.Writer, name, value string) {
+	w.WriteString(name)
+	w.WriteString(": ")
+	w.WriteString(value)
+	w.WriteString("\r\n")
+}
+
+// finishHead writes the empty line; a bufio.Writer's error is sticky, so
+// the last write reports the first failure.
+func finishHead(w *bufio.Writer) error {
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return fmt.Errorf("h1: writing request head: %w", err)
+	}
+	return nil
+}
+
+// ChunkedWriter writes a body in the chunked transfer coding
+// (RFC 9112 §7.1): each Write one chunk, Close the last chunk. It writes
+// three times per chunk, so w should be buffered.
+type ChunkedWriter struct {
+	w      io.Writer
+	closed bool
+	size   [18]byte // chunk-size in hex and CRLF
+}
+
+// NewChunkedWriter returns a ChunkedWriter writing to w.
+func NewChunkedWriter(w io.Writer) *ChunkedWriter {
+	return &ChunkedWriter{w: w}
+}
+
+// Reset makes cw write a new body to w.
+func (cw *ChunkedWriter) Reset(w io.Writer) {
+	cw.w, cw.closed = w, false
+}
+
+// Write writes p as one chunk. An empty p writes nothing: a chunk of size
+// zero would end the body.
+func (cw *ChunkedWriter) Write(p []byte) (int, error) {
+	if cw.closed {
+		return 0, invalidOutgoing("chunked body written after its last chunk")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	size := append(strconv.AppendUint(cw.size[:0], uint64(len(p)), 16), '\r', '\n')
+	if _, err := cw.w.Write(size); err != nil {
+		return 0, fmt.Errorf("h1: writing chunk: %w", err)
+	}
+	n, err := cw.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("h1: writing chunk: %w", err)
+	}
+	if _, err := io.WriteString(cw.w, "\r\n"); err != nil {
+		return n, fmt.Errorf("h1: writing chunk: %w", err)
+	}
+	return n, nil
+}
+
+// Close writes the last chunk and an empty trailer section. It does not
+// close or flush w.
+func (cw *ChunkedWriter) Close() error {
+	return cw.CloseWithTrailers(nil)
+}
+
+// CloseWithTrailers writes the last chunk and the trailer fields
+// (RFC 9112 §7.1.2), which are validated like request fields; nothing is
+// written if one is invalid.
+func (cw *ChunkedWriter) CloseWithTrailers(trailers []Field) error {
+	if cw.closed {
+		return invalidOutgoing("chunked body closed twice")
+	}
+	for _, f := range trailers {
+		if err := checkField(f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	cw.closed = true
+	if _, err := io.WriteString(cw.w, "0\r\n"); err != nil {
+		return fmt.Errorf("h1: writing last chunk: %w", err)
+	}
+	for _, f := range trailers {
+		for _, s := range [...]string{f.Name, ": ", f.Value, "\r\n"} {
+			if _, err := io.WriteString(cw.w, s); err != nil {
+				return fmt.Errorf("h1: writing trailers: %w", err)
+			}
+		}
+	}
+	if _, err := io.WriteString(cw.w, "\r\n"); err != nil {
+		return fmt.Errorf("h1: writing last chunk: %w", err)
+	}
+	return nil
+}
