@@ -214,16 +214,20 @@ func isNull(n ast.Node) bool {
 	return n == nil || null
 }
 
-// entry is one key of a mapping with its resolved value.
+// entry is one key of a mapping with its resolved value; broken is set
+// when the value could not be resolved (an alias to no anchor), which has
+// been reported already.
 type entry struct {
-	key   string
-	pos   Pos
-	value value
+	key    string
+	pos    Pos
+	value  value
+	broken bool
 }
 
 // entries returns a mapping's keys in file order, reporting duplicate
-// keys and keys that are not plain scalars.
-func (d *decoder) entries(v value) []entry {
+// keys and keys that are not plain scalars. It returns false when v is not
+// a mapping.
+func (d *decoder) entries(v value) ([]entry, bool) {
 	var pairs []*ast.MappingValueNode
 	switch n := v.node.(type) {
 	case *ast.MappingNode:
@@ -232,15 +236,15 @@ func (d *decoder) entries(v value) []entry {
 		pairs = []*ast.MappingValueNode{n}
 	default:
 		d.typeError(v, "a mapping")
-		return nil
+		return nil, false
 	}
 	var out []entry
 	first := map[string]Pos{}
 	for _, pair := range pairs {
 		keyPos := posOf(pair.Key)
-		key, ok := keyText(pair.Key)
-		if !ok {
-			d.errorf(keyPos, "%skeys must be plain words", v.prefix())
+		key, problem := keyText(pair.Key)
+		if problem != "" {
+			d.errorf(keyPos, "%s%s", v.prefix(), problem)
 			continue
 		}
 		if at, dup := first[key]; dup {
@@ -249,49 +253,73 @@ func (d *decoder) entries(v value) []entry {
 		}
 		first[key] = keyPos
 		child, ok := d.resolve(v.child(pair.Value, key))
-		if !ok {
-			continue
-		}
-		out = append(out, entry{key: key, pos: keyPos, value: child})
+		out = append(out, entry{key: key, pos: keyPos, value: child, broken: !ok})
 	}
-	return out
+	return out, true
 }
 
-// keyText returns a mapping key's text; merge keys (<<) and collection
-// keys are not plain words.
-func keyText(n ast.MapKeyNode) (string, bool) {
-	if n == nil || n.IsMergeKey() {
-		return "", false
+// keyText returns a mapping key's text, or why it is not a plain word.
+func keyText(n ast.MapKeyNode) (string, string) {
+	if n != nil && n.IsMergeKey() {
+		return "", "merge keys (<<) are not supported; use an alias for the whole mapping"
+	}
+	if explicit, ok := n.(*ast.MappingKeyNode); ok {
+		// "? key" is the explicit form of a plain key.
+		if inner, ok := explicit.Value.(ast.MapKeyNode); ok {
+			n = inner
+		}
 	}
 	switch n := n.(type) {
 	case *ast.StringNode:
-		return n.Value, true
+		return n.Value, ""
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.NullNode:
-		return n.GetToken().Value, true
+		return n.GetToken().Value, ""
 	}
-	return "", false
+	return "", "keys must be plain words"
 }
 
 // keyTable lists the keys a mapping allows and decodes each into dst.
 // Adding a feature's key is one entry here.
 type keyTable[T any] map[string]func(d *decoder, v value, dst T)
 
+// extensionPrefix marks top-level keys portico ignores, a place to define
+// anchors for reuse (the convention of Compose files).
+const extensionPrefix = "x-"
+
 // decodeKeys decodes the mapping v through keys, reporting unknown keys
-// with the closest allowed one. A null value is the same as leaving the
-// key out.
-func decodeKeys[T any](d *decoder, v value, keys keyTable[T], dst T) {
-	for _, e := range d.entries(v) {
-		decode, ok := keys[e.key]
-		if !ok {
+// with the closest allowed one and missing required keys. A null value is
+// the same as leaving the key out. It returns false when v is not a
+// mapping.
+func decodeKeys[T any](d *decoder, v value, keys keyTable[T], dst T, required ...string) bool {
+	entries, ok := d.entries(v)
+	if !ok {
+		return false
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		decode, known := keys[e.key]
+		switch {
+		case !known && v.label() == "" && strings.HasPrefix(e.key, extensionPrefix):
+			continue
+		case !known:
 			d.errorf(e.pos, "%sunknown key %q%s", v.prefix(), e.key,
 				didYouMean(e.key, slices.Collect(maps.Keys(keys))))
 			continue
-		}
-		if isNull(e.value.node) {
+		case e.broken:
+			present[e.key] = true
+			continue
+		case isNull(e.value.node):
 			continue
 		}
+		present[e.key] = true
 		decode(d, e.value, dst)
 	}
+	for _, key := range required {
+		if !present[key] {
+			d.errorf(v.pos(), "%s has no %s", v.label(), key)
+		}
+	}
+	return true
 }
 
 // typeError reports a value of the wrong shape.

@@ -135,29 +135,27 @@ var limitsKeys = keyTable[*Limits]{
 		setIntSize(d, v, &l.ResponseHeaderBytes)
 	},
 	"response_body_bytes": func(d *decoder, v value, l *Limits) {
-		if n, ok := d.size(v, 0); ok {
+		if n, ok := d.size(v, true, math.MaxInt64); ok {
 			l.ResponseBodyBytes = n
 		}
 	},
 }
 
-// setIntSize decodes a header limit: at least one byte, and small enough
-// for an int on every platform.
+// setIntSize decodes a header limit: at least one byte, and at most 2GiB so
+// that it fits an int on every platform.
 func setIntSize(d *decoder, v value, dst *int) {
-	n, ok := d.size(v, 1)
-	if !ok {
-		return
+	if n, ok := d.size(v, false, math.MaxInt32); ok {
+		*dst = int(n)
 	}
-	if n > math.MaxInt32 {
-		d.errorf(v.pos(), "%s %d is too large", v.label(), n)
-		return
-	}
-	*dst = int(n)
 }
 
 func decodeErrorPages(d *decoder, v value, c *configDraft) {
+	entries, _ := d.entries(v)
 	pages := map[int]string{}
-	for _, e := range d.entries(v) {
+	for _, e := range entries {
+		if e.broken {
+			continue
+		}
 		status, err := strconv.Atoi(e.key)
 		if err != nil || status < 400 || status > 599 {
 			d.errorf(e.pos, "error_pages key %q is not a status code from 400 to 599", e.key)
@@ -171,18 +169,23 @@ func decodeErrorPages(d *decoder, v value, c *configDraft) {
 }
 
 func decodeUpstreams(d *decoder, v value, c *configDraft) {
-	for _, e := range d.entries(v) {
+	entries, _ := d.entries(v)
+	for _, e := range entries {
 		c.upstreamNames = append(c.upstreamNames, e.key)
 		if !validUpstreamName(e.key) {
 			d.errorf(e.pos, "upstream name %q may use only letters, digits, \"-\", \"_\" and \".\"", e.key)
 			continue
 		}
-		u := &upstreamDraft{up: defaultUpstream(e.key, e.pos)}
-		scope := fmt.Sprintf("upstream %q", e.key)
-		if !isNull(e.value.node) {
-			decodeKeys(d, value{node: e.value.node, scope: scope}, upstreamKeys, u)
+		if e.broken {
+			continue
 		}
-		if u.check(d, scope) {
+		scope := fmt.Sprintf("upstream %q", e.key)
+		if isNull(e.value.node) {
+			d.errorf(e.pos, "%s has no targets", scope)
+			continue
+		}
+		u := &upstreamDraft{up: defaultUpstream(e.key, e.pos)}
+		if decodeKeys(d, value{node: e.value.node, scope: scope}, upstreamKeys, u, "targets") && u.check(d, scope) {
 			c.cfg.Upstreams = append(c.cfg.Upstreams, u.up)
 		}
 	}
@@ -204,10 +207,8 @@ func validUpstreamName(name string) bool {
 // upstreamDraft is an upstream being decoded, with the positions its
 // cross-key checks point at.
 type upstreamDraft struct {
-	up *Upstream
-	// targetsGiven is true once the file lists any target, valid or not.
-	targetsGiven bool
-	balancePos   Pos
+	up         *Upstream
+	balancePos Pos
 	// hashPos is where hash was given; hashKeys counts the keys it set.
 	hashPos   Pos
 	hashGiven bool
@@ -236,7 +237,7 @@ var upstreamKeys = keyTable[*upstreamDraft]{
 		d.setDuration(v, &u.up.ResolveEvery)
 	},
 	"max_idle_per_target": func(d *decoder, v value, u *upstreamDraft) {
-		if n, ok := d.integer(v, 0, 1<<16); ok {
+		if n, ok := d.integer(v, 0, 10000); ok {
 			u.up.MaxIdlePerTarget = n
 		}
 	},
@@ -249,10 +250,6 @@ var upstreamKeys = keyTable[*upstreamDraft]{
 // complete.
 func (u *upstreamDraft) check(d *decoder, scope string) bool {
 	ok := true
-	if !u.targetsGiven {
-		d.errorf(u.up.Pos, "%s has no targets", scope)
-		ok = false
-	}
 	switch {
 	case u.up.Balance == Hash && !u.hashGiven:
 		d.errorf(u.balancePos, "%s: balance hash needs hash.header, hash.cookie or hash.client_ip", scope)
@@ -321,17 +318,16 @@ var timeoutKeys = keyTable[*Timeouts]{
 
 // decodeTargets takes a list whose items are URLs or {url, weight}.
 func decodeTargets(d *decoder, v value, u *upstreamDraft) {
-	items, _ := d.list(v, "target")
+	items, ok := d.list(v, "target")
+	if ok && len(items) == 0 {
+		d.errorf(v.pos(), "%s must list at least one target", v.label())
+	}
 	first := map[string]Pos{}
 	for _, item := range items {
-		u.targetsGiven = true
 		t := &targetDraft{target: defaultTarget(item.pos())}
 		switch item.node.(type) {
 		case *ast.MappingNode, *ast.MappingValueNode:
-			decodeKeys(d, item, targetKeys, t)
-			if t.target.URL == nil && !t.urlGiven {
-				d.errorf(item.pos(), "%s: target needs a url", v.scope)
-			}
+			decodeKeys(d, item, targetKeys, t, "url")
 		default:
 			t.setURL(d, item)
 		}
@@ -340,7 +336,7 @@ func decodeTargets(d *decoder, v value, u *upstreamDraft) {
 		}
 		key := t.target.URL.String()
 		if at, dup := first[key]; dup {
-			d.errorf(t.target.Pos, "%s: target %q is already listed on line %d", v.scope, key, at.Line)
+			d.errorf(t.target.Pos, "%s %q is already listed on line %d", item.label(), t.written, at.Line)
 			continue
 		}
 		first[key] = t.target.Pos
@@ -348,14 +344,16 @@ func decodeTargets(d *decoder, v value, u *upstreamDraft) {
 	}
 }
 
+// targetDraft is a target being decoded; written is its URL as the file
+// spells it, for messages.
 type targetDraft struct {
-	target   Target
-	urlGiven bool
+	target  Target
+	written string
 }
 
 func (t *targetDraft) setURL(d *decoder, v value) {
-	t.urlGiven = true
 	if u, ok := d.targetURL(v); ok {
+		t.written, _ = d.scalar(v)
 		t.target.URL, t.target.Pos = u, v.pos()
 	}
 }
@@ -377,17 +375,16 @@ func decodeRoutes(d *decoder, v value, c *configDraft) {
 	items, _ := d.list(v, "route")
 	for i, item := range items {
 		r := &routeDraft{route: defaultRoute(item.pos())}
-		scope := fmt.Sprintf("route %d", i+1)
-		decodeKeys(d, value{node: item.node, scope: scope}, routeKeys, r)
-		if r.upstreamPos == (Pos{}) {
-			d.errorf(item.pos(), "%s has no upstream", scope)
-		}
+		errorsBefore := len(d.errs)
+		decodeKeys(d, value{node: item.node, scope: fmt.Sprintf("route %d", i+1)}, routeKeys, r, "upstream")
+		r.invalid = len(d.errs) > errorsBefore
 		c.routes = append(c.routes, r)
 	}
 }
 
-// routeDraft is a route being decoded; invalid is set once any of its
-// keys failed, so that the file-wide checks skip it.
+// routeDraft is a route being decoded. An invalid route has had its
+// problems reported and is left out of the file-wide checks, which would
+// only repeat them.
 type routeDraft struct {
 	route       *Route
 	upstreamPos Pos
@@ -398,13 +395,11 @@ var routeKeys = keyTable[*routeDraft]{
 	"host": func(d *decoder, v value, r *routeDraft) {
 		s, ok := d.scalar(v)
 		if !ok {
-			r.invalid = true
 			return
 		}
 		host, problem := routeHost(s)
 		if problem != "" {
 			d.errorf(v.pos(), "%s %q %s", v.label(), s, problem)
-			r.invalid = true
 			return
 		}
 		r.route.Host = host
@@ -413,30 +408,28 @@ var routeKeys = keyTable[*routeDraft]{
 		prefix, ok := d.scalar(v)
 		switch {
 		case !ok:
-			r.invalid = true
 		case !strings.HasPrefix(prefix, "/"):
 			d.errorf(v.pos(), "%s %q must start with \"/\"", v.label(), prefix)
-			r.invalid = true
 		case strings.ContainsAny(prefix, "?#"):
 			d.errorf(v.pos(), "%s %q must not contain \"?\" or \"#\"", v.label(), prefix)
-			r.invalid = true
 		default:
 			r.route.PathPrefix = prefix
 		}
 	},
 	"strip_prefix": func(d *decoder, v value, r *routeDraft) {
-		strip, ok := d.boolean(v)
-		r.route.StripPrefix = strip
-		r.invalid = r.invalid || !ok
+		if strip, ok := d.boolean(v); ok {
+			r.route.StripPrefix = strip
+		}
 	},
 	"upstream": func(d *decoder, v value, r *routeDraft) {
 		name, ok := d.scalar(v)
-		r.route.Upstream, r.upstreamPos = name, v.pos()
-		if ok && name == "" {
+		switch {
+		case !ok:
+		case name == "":
 			d.errorf(v.pos(), "%s must name an upstream", v.label())
-			ok = false
+		default:
+			r.route.Upstream, r.upstreamPos = name, v.pos()
 		}
-		r.invalid = r.invalid || !ok
 	},
 }
 
@@ -454,16 +447,24 @@ func (c *configDraft) check(d *decoder) {
 		}
 		scope := fmt.Sprintf("route %d", i+1)
 		name := r.route.Upstream
-		if name != "" && !slices.Contains(c.upstreamNames, name) {
+		if !slices.Contains(c.upstreamNames, name) {
 			d.errorf(r.upstreamPos, "%s: upstream %q is not defined%s", scope, name, didYouMean(name, c.upstreamNames))
 		}
 		key := [2]string{r.route.Host, r.route.PathPrefix}
 		if at, dup := firstRoute[key]; dup {
-			d.errorf(r.route.Pos, "%s has the same host %q and path_prefix %q as the route on line %d",
-				scope, r.route.Host, r.route.PathPrefix, at.Line)
+			d.errorf(r.route.Pos, "%s matches %s and path_prefix %q, as the route on line %d already does",
+				scope, describeHost(r.route.Host), r.route.PathPrefix, at.Line)
 			continue
 		}
 		firstRoute[key] = r.route.Pos
 		c.cfg.Routes = append(c.cfg.Routes, r.route)
 	}
+}
+
+// describeHost names a route's host for messages.
+func describeHost(host string) string {
+	if host == "" {
+		return "any host"
+	}
+	return fmt.Sprintf("host %q", host)
 }

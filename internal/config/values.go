@@ -102,9 +102,9 @@ var sizeUnits = []struct {
 	{"GiB", 1 << 30},
 }
 
-// size decodes a byte count: a whole number, optionally with a KiB, MiB or
-// GiB suffix. It is at least least bytes.
-func (d *decoder) size(v value, least int64) (int64, bool) {
+// size decodes a byte count, at most most: a whole number, optionally with
+// a KiB, MiB or GiB suffix.
+func (d *decoder) size(v value, allowZero bool, most int64) (int64, bool) {
 	s, ok := d.scalar(v)
 	if !ok {
 		return 0, false
@@ -118,7 +118,7 @@ func (d *decoder) size(v value, least int64) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	switch {
-	case errors.Is(err, strconv.ErrRange) || (err == nil && n > math.MaxInt64/unit):
+	case errors.Is(err, strconv.ErrRange) || (err == nil && n > most/unit):
 		d.errorf(v.pos(), "%s %q is too large", v.label(), s)
 		return 0, false
 	case err != nil:
@@ -127,8 +127,8 @@ func (d *decoder) size(v value, least int64) (int64, bool) {
 	case n < 0:
 		d.errorf(v.pos(), "%s %q must not be negative", v.label(), s)
 		return 0, false
-	case n*unit < least:
-		d.errorf(v.pos(), "%s %q must be at least %d bytes", v.label(), s, least)
+	case n == 0 && !allowZero:
+		d.errorf(v.pos(), "%s must be more than 0", v.label())
 		return 0, false
 	}
 	return n * unit, true
