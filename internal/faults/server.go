@@ -175,10 +175,6 @@ func (s *Server) acceptLoop() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
 			return
 		}
 		s.mu.Lock()
