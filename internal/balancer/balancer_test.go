@@ -101,6 +101,7 @@ func TestRoundRobinIsSmooth(t *testing.T) {
 		{"2,1 interleaves", []int{2, 1}, "abaaba"},
 		{"common factor does not change the order", []int{10, 2, 2}, "aabacaa"},
 		{"heavy last target", []int{1, 3}, "babbbabb"},
+		{"docs/balancing.md example 3,1", []int{3, 1}, "aaba"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
