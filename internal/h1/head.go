@@ -167,6 +167,9 @@ func (h *ResponseHead) readLine(br *bufio.Reader, lineNo, lineLimit, sectionLimi
 			return nil
 		}
 		if len(buf) > room {
+			// Take the bytes up to the limit, for the field name.
+			h.raw = append(h.raw, buf[:room]...)
+			br.Discard(room)
 			if lineRoom <= sectionRoom {
 				return lineTooLong(h.raw[start:], lineNo, lineLimit)
 			}
