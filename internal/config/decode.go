@@ -93,8 +93,8 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	}
 	ast.Walk(anchorCollector(d.anchors), body)
 	v, ok := d.resolve(value{node: body})
-	if !ok {
-		return nil
+	if !ok || isNull(v.node) {
+		return draft.cfg
 	}
 	decodeKeys(d, v, configKeys, draft)
 	draft.check(d)
