@@ -69,10 +69,10 @@ func (r *Resolver) query(ctx context.Context, fqdn string, qtype uint16, servers
 			rep.server = server
 			return rep
 		case dns.RcodeNameError:
-			return reply{server: server, err: rcodeError(name, server, m.Rcode)}
+			return reply{server: server, err: rcodeError(name, server, m)}
 		}
 		if firstErr == nil {
-			firstErr = rcodeError(name, server, m.Rcode)
+			firstErr = rcodeError(name, server, m)
 		}
 	}
 	if firstErr != nil {
@@ -87,15 +87,43 @@ func timeoutError(name string, servers []string) *failure.Error {
 		Err:     context.DeadlineExceeded}
 }
 
-func rcodeError(name, server string, rcode int) *failure.Error {
-	rc, ok := dns.RcodeToString[rcode]
+// rcodeError is the dns_error for a reply with an rcode other than NOERROR,
+// carrying the parameters of RFC 9209 §2.3.2: rcode, and info-code when the
+// server explained itself with an Extended DNS Error (RFC 8914).
+func rcodeError(name, server string, m *dns.Msg) *failure.Error {
+	rc, ok := dns.RcodeToString[m.Rcode]
 	if !ok {
-		rc = fmt.Sprintf("RCODE%d", rcode)
+		rc = fmt.Sprintf("RCODE%d", m.Rcode)
 	}
-	e := failure.Newf(failure.DNSError, failure.PhaseResolve,
-		fmt.Sprintf("lookup %s on %s: %s", name, server, rc))
-	e.Params = []failure.Param{failure.StringParam("rcode", rc)}
+	details := fmt.Sprintf("lookup %s on %s: %s", name, server, rc)
+	params := []failure.Param{failure.StringParam("rcode", rc)}
+	if ede := extendedError(m); ede != nil {
+		params = append(params, failure.IntParam("info-code", int64(ede.InfoCode)))
+		details += " (" + extendedErrorText(ede.InfoCode) + ")"
+	}
+	e := failure.Newf(failure.DNSError, failure.PhaseResolve, details)
+	e.Params = params
 	return e
+}
+
+// extendedError returns the reply's Extended DNS Error option, if any. Its
+// EXTRA-TEXT is left out of the details: it is free text from the server.
+func extendedError(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if ede, ok := o.(*dns.EDNS0_EDE); ok {
+				return ede
+			}
+		}
+	}
+	return nil
+}
+
+func extendedErrorText(code uint16) string {
+	if text, ok := dns.ExtendedErrorCodeToString[code]; ok {
+		return text
+	}
+	return fmt.Sprintf("extended error %d", code)
 }
 
 // follow collects the addresses of type qtype owned by fqdn in answer,

@@ -5,8 +5,8 @@
 //
 // It exists because net.Resolver reports rcodes only as text and folds
 // timeouts into other errors, while portico must answer 502 dns_error with
-// rcode="SERVFAIL" and 504 dns_timeout as distinct causes (RFC 9209 §2.3.1,
-// §2.3.2).
+// rcode="SERVFAIL" (RFC 9209 §2.3.2) and 504 dns_timeout (§2.3.1) as
+// distinct causes.
 //
 // A name is resolved in this order: an IP literal answers itself; a name in
 // the hosts file answers from there; otherwise the A and AAAA questions go,

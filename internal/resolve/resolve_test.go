@@ -294,6 +294,34 @@ func TestLookupFailures(t *testing.T) {
 	}
 }
 
+func TestLookupExtendedError(t *testing.T) {
+	tests := []struct {
+		name    string
+		code    uint16
+		details string
+	}{
+		{"known code", dns.ExtendedErrorCodeDNSBogus, "lookup app.test on SERVER: SERVFAIL (DNSSEC Bogus)"},
+		{"unknown code", 4000, "lookup app.test on SERVER: SERVFAIL (extended error 4000)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := startServer(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+				resp := new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
+				resp.SetEdns0(ednsUDPSize, false)
+				opt := resp.IsEdns0()
+				opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: tt.code, ExtraText: "free text"})
+				w.WriteMsg(resp)
+			}))
+			r := newResolver(t, Config{Servers: []string{server}})
+			_, err := r.Lookup(t.Context(), "app.test")
+			fe := wantFailure(t, err, failure.DNSError, "SERVFAIL", strings.ReplaceAll(tt.details, "SERVER", server))
+			if p, ok := fe.Param("info-code"); !ok || p.Kind != failure.Integer || p.Int != int64(tt.code) {
+				t.Errorf("info-code = %+v, %v; want integer %d", p, ok, tt.code)
+			}
+		})
+	}
+}
+
 func TestLookupTimeout(t *testing.T) {
 	t.Run("every server silent", func(t *testing.T) {
 		a, b := silentServer(t), silentServer(t)
