@@ -123,18 +123,21 @@ func smoothOrder(weights []int64) []int32 {
 	for _, w := range weights[1:] {
 		g = gcd(g, w)
 	}
+	reduced := make([]int64, len(weights))
 	var total int64
-	for _, w := range weights {
-		total += w / g
+	for i, w := range weights {
+		reduced[i] = w / g
+		total += reduced[i]
 	}
 	current := make([]int64, len(weights))
 	order := make([]int32, total)
 	for step := range order {
-		best := 0
-		for i, w := range weights {
-			current[i] += w / g
-			if current[i] > current[best] {
-				best = i
+		best, bestCurrent := 0, int64(math.MinInt64)
+		for i, w := range reduced {
+			c := current[i] + w
+			current[i] = c
+			if c > bestCurrent {
+				best, bestCurrent = i, c
 			}
 		}
 		current[best] -= total

@@ -483,3 +483,18 @@ func TestHashEqualWeightsAgreeWithWeightedPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNew measures the build of a large pool with varied weights, the
+// worst case for the round-robin cycle (one slot per unit of weight).
+func BenchmarkNew(b *testing.B) {
+	targets := make([]Target, 100)
+	for i := range targets {
+		targets[i] = Target{Name: fmt.Sprint("http://10.0.0.", i), Weight: 1 + i*7%MaxWeight}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New(RoundRobin, targets, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
