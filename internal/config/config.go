@@ -48,12 +48,15 @@ const (
 // Config is a validated configuration. It is never modified after Load
 // returns; a reload builds a new one.
 type Config struct {
-	// Path is the file it was loaded from ("" for an embedded config).
+	// Path is the file it was loaded from ("" for an embedded config): Load
+	// sets it, Parse does not.
 	Path string
 
-	// Listen holds the gateway's listen addresses (host:port), at least one.
+	// Listen holds the gateway's listen addresses (host:port), at least
+	// one, without repeats (default ["127.0.0.1:8080"]).
 	Listen []string
-	// Admin is the admin API's listen address; "" means off.
+	// Admin is the admin API's listen address (host:port); "" (the
+	// default) means off. It is never one of Listen.
 	Admin string
 
 	// ProxyStatus is the mode for clients outside TrustedNetworks (default
@@ -63,20 +66,23 @@ type Config struct {
 	ProxyStatusSet bool
 	// TrustedNetworks are the client networks whose X-Forwarded-*,
 	// Forwarded and X-Request-ID headers are believed, and which get full
-	// Proxy-Status detail. Default: none.
+	// Proxy-Status detail. A bare IP in the file becomes a /32 or /128.
+	// Default: none.
 	TrustedNetworks []netip.Prefix
 	// ProxyName is the pseudonym used in Via and as the Proxy-Status member
 	// name (default "portico"); it must be an RFC 9651 token.
 	ProxyName string
 
 	// ShutdownGrace is how long a drain waits for in-flight requests
-	// (default 30s).
+	// (default 30s; 0 stops at once).
 	ShutdownGrace time.Duration
 
 	AccessLog AccessLog
 	Limits    Limits
 	// ErrorPages maps a status code (400-599) to an HTML template file that
-	// replaces the built-in error page for that status.
+	// replaces the built-in error page for that status. The paths are
+	// resolved against the config file's directory, and each file was
+	// readable when the config was loaded. Default: none (nil).
 	ErrorPages map[int]string
 
 	// Upstreams in file order; every route's upstream is among them.
@@ -97,7 +103,8 @@ func (c *Config) Upstream(name string) *Upstream {
 
 // AccessLog configures the one-line-per-request log.
 type AccessLog struct {
-	// Path is the file to append to; "-" or "" is standard output, "off"
+	// Path is the file to append to, resolved against the config file's
+	// directory; "-" (the default) or "" is standard output, "off"
 	// disables the log.
 	Path string
 	// Format is "json" (default) or "text".
@@ -105,7 +112,8 @@ type AccessLog struct {
 }
 
 // Limits bound what portico accepts. Sizes are in bytes and accept the
-// suffixes KiB, MiB and GiB in the file ("64KiB").
+// suffixes KiB, MiB and GiB in the file ("64KiB"). The header limits are
+// at least 1 byte and at most 2GiB.
 type Limits struct {
 	// RequestHeaderBytes bounds a client's request head (default 64KiB);
 	// past it the answer is 431.
@@ -121,7 +129,9 @@ type Limits struct {
 
 // Upstream is one pool of targets.
 type Upstream struct {
-	Name    string
+	// Name is the key under upstreams: letters, digits, "-", "_" and ".".
+	Name string
+	// Targets in file order, at least one, no URL twice.
 	Targets []Target
 	// Balance is the algorithm (default round_robin).
 	Balance Balance
@@ -135,33 +145,44 @@ type Upstream struct {
 	// re-resolved (default 30s).
 	ResolveEvery time.Duration
 	// MaxIdlePerTarget bounds idle keep-alive connections kept to each
-	// target (default 64).
+	// target (default 64, at most 10000; 0 keeps none).
 	MaxIdlePerTarget int
 	// IdleTimeout closes idle upstream connections after this long
-	// (default 60s); keep it below the upstream's own keep-alive timeout.
+	// (default 60s, 0 never); keep it below the upstream's own keep-alive
+	// timeout.
 	IdleTimeout time.Duration
-	Pos         Pos
+	// Pos is where the upstream's name is written.
+	Pos Pos
 }
 
 // Target is one server of a pool.
 type Target struct {
-	// URL is http://host:port or https://host:port, with no path.
+	// URL is http://host:port or https://host:port with the port always
+	// written out (80 and 443 filled in), and no path.
 	URL *url.URL
-	// Weight is the target's share for weighted algorithms (default 1).
+	// Weight is the target's share for weighted algorithms (default 1,
+	// 1-1000).
 	Weight int
-	Pos    Pos
+	// Pos is where the target's URL is written.
+	Pos Pos
 }
 
 // HashKey says what the hash balancer hashes: exactly one field is set.
 type HashKey struct {
-	Header   string
-	Cookie   string
+	// Header is a request header name (an RFC 9110 token).
+	Header string
+	// Cookie is a cookie name.
+	Cookie string
+	// ClientIP hashes the client's address.
 	ClientIP bool
 }
 
 // TLS configures connections to https:// targets.
 type TLS struct {
-	// CAFile holds PEM roots to trust instead of the system roots.
+	// CAFile holds PEM roots to trust instead of the system roots
+	// (default "": system roots). It is resolved against the config file's
+	// directory and held at least one certificate when the config was
+	// loaded.
 	CAFile string
 	// ServerName is sent as SNI and verified; default: the target's host.
 	ServerName string
@@ -191,14 +212,16 @@ type Route struct {
 	Host string
 	// PathPrefix starts with "/" (default "/").
 	PathPrefix string
-	// StripPrefix removes PathPrefix before forwarding.
+	// StripPrefix removes PathPrefix before forwarding (default false).
 	StripPrefix bool
-	// Upstream names the pool.
+	// Upstream names the pool; it is always one of Config.Upstreams.
 	Upstream string
-	Pos      Pos
+	// Pos is where the route's first key is written.
+	Pos Pos
 }
 
-// Pos is a place in a config file, for error messages.
+// Pos is a place in a config file, for error messages. Both count from 1;
+// the column counts characters.
 type Pos struct {
 	Line, Column int
 }
