@@ -78,11 +78,11 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		return nil
 	}
 	var body ast.Node
-	for i, doc := range file.Docs {
+	for _, doc := range file.Docs {
 		if doc.Body == nil {
 			continue
 		}
-		if i > 0 && body != nil {
+		if body != nil {
 			d.errorf(posOf(doc.Body), "the file holds more than one YAML document")
 			break
 		}

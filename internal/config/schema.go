@@ -161,8 +161,8 @@ func decodeErrorPages(d *decoder, v value, c *configDraft) {
 			d.errorf(e.pos, "error_pages key %q is not a status code from 400 to 599", e.key)
 			continue
 		}
-		if path, _, ok := d.readableFile(e.value); ok {
-			pages[status] = path
+		if file, ok := d.readableFile(e.value); ok {
+			pages[status] = file.path
 		}
 	}
 	c.cfg.ErrorPages = pages

@@ -102,9 +102,9 @@ var sizeUnits = []struct {
 	{"GiB", 1 << 30},
 }
 
-// size decodes a byte count, at most most: a whole number, optionally with
-// a KiB, MiB or GiB suffix.
-func (d *decoder) size(v value, allowZero bool, most int64) (int64, bool) {
+// size decodes a byte count of at most limit: a whole number, optionally
+// with a KiB, MiB or GiB suffix.
+func (d *decoder) size(v value, allowZero bool, limit int64) (int64, bool) {
 	s, ok := d.scalar(v)
 	if !ok {
 		return 0, false
@@ -118,7 +118,7 @@ func (d *decoder) size(v value, allowZero bool, most int64) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	switch {
-	case errors.Is(err, strconv.ErrRange) || (err == nil && n > most/unit):
+	case errors.Is(err, strconv.ErrRange) || (err == nil && n > limit/unit):
 		d.errorf(v.pos(), "%s %q is too large", v.label(), s)
 		return 0, false
 	case err != nil:
@@ -181,7 +181,7 @@ func (d *decoder) targetURL(v value) (*url.URL, bool) {
 	if err != nil {
 		// url.Parse refuses only non-numeric ports; big numbers are
 		// caught below.
-		if _, port, ok := authorityPort(s); ok && strings.Trim(port, "0123456789") != "" {
+		if port, ok := authorityPort(s); ok && strings.Trim(port, "0123456789") != "" {
 			return bad("has a port that is not a number")
 		}
 		return bad("is not a URL")
@@ -216,9 +216,9 @@ func (d *decoder) targetURL(v value) (*url.URL, bool) {
 	return &url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, port)}, true
 }
 
-// authorityPort splits the host:port part of a URL, for telling a bad port
-// apart from other URL mistakes.
-func authorityPort(rawURL string) (host, port string, ok bool) {
+// authorityPort returns the port of a URL's host:port part, for telling a
+// bad port apart from other URL mistakes.
+func authorityPort(rawURL string) (string, bool) {
 	_, rest, _ := strings.Cut(rawURL, "://")
 	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
 		rest = rest[:end]
@@ -226,8 +226,8 @@ func authorityPort(rawURL string) (host, port string, ok bool) {
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		rest = rest[at+1:]
 	}
-	host, port, err := net.SplitHostPort(rest)
-	return host, port, err == nil
+	_, port, err := net.SplitHostPort(rest)
+	return port, err == nil
 }
 
 // routeHost checks a route's host and lower-cases it: "" (any host), an
@@ -339,24 +339,30 @@ func (d *decoder) localPath(name string) string {
 	return filepath.Join(d.dir, name)
 }
 
+// namedFile is a file the config names: as written, and resolved.
+type namedFile struct {
+	written, path string
+	data          []byte
+}
+
 // readableFile reads the file named by v, resolving it against the config
 // file's directory.
-func (d *decoder) readableFile(v value) (string, []byte, bool) {
+func (d *decoder) readableFile(v value) (namedFile, bool) {
 	name, ok := d.scalar(v)
 	if !ok {
-		return "", nil, false
+		return namedFile{}, false
 	}
 	if name == "" {
 		d.errorf(v.pos(), "%s must name a file", v.label())
-		return "", nil, false
+		return namedFile{}, false
 	}
 	path := d.localPath(name)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		d.causef(v.pos(), err, "%s %q cannot be read: %s", v.label(), name, fileProblem(err))
-		return "", nil, false
+		return namedFile{}, false
 	}
-	return path, data, true
+	return namedFile{written: name, path: path, data: data}, true
 }
 
 // fileProblem is the reason a file could not be read, without the path
@@ -372,19 +378,18 @@ func fileProblem(err error) string {
 // caFile decodes tls.ca_file: a readable file with at least one PEM
 // certificate.
 func (d *decoder) caFile(v value) (string, bool) {
-	path, data, ok := d.readableFile(v)
+	file, ok := d.readableFile(v)
 	if !ok {
 		return "", false
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		name, _ := d.scalar(v)
-		d.errorf(v.pos(), "%s %q holds no PEM certificates", v.label(), name)
+	if !x509.NewCertPool().AppendCertsFromPEM(file.data) {
+		d.errorf(v.pos(), "%s %q holds no PEM certificates", v.label(), file.written)
 		return "", false
 	}
-	return path, true
+	return file.path, true
 }
 
-// networks decodes one trusted network: a CIDR prefix, or a bare IP taken
+// network decodes one trusted network: a CIDR prefix, or a bare IP taken
 // as a one-address prefix.
 func (d *decoder) network(v value) (netip.Prefix, bool) {
 	s, ok := d.scalar(v)
