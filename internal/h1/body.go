@@ -8,9 +8,9 @@ import (
 
 // Limits of chunked framing.
 const (
-	// maxChunkLine bounds a chunk-size line, extensions included, as
-	// net/http does: extensions carry nothing portico uses.
-	maxChunkLine = 4096
+	// maxChunkLine bounds a chunk-size line before its CRLF, extensions
+	// included, as net/http does: extensions carry nothing portico uses.
+	maxChunkLine = 4095
 	// maxTrailerSection bounds the trailer section.
 	maxTrailerSection = 64 << 10
 )
@@ -197,7 +197,7 @@ func (r *BodyReader) step() error {
 		r.br.Discard(2)
 		r.state = chunkSize
 	case chunkSize:
-		line, err := r.readFramingLine(maxChunkLine, "in a chunk-size line")
+		line, err := r.readFramingLine(maxChunkLine+len("\r\n"), "in a chunk-size line")
 		if err != nil {
 			return err
 		}

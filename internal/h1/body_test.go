@@ -32,17 +32,17 @@ func TestBodyReaderValid(t *testing.T) {
 		{name: "chunked, hex cases and leading zeros", framing: Chunked, in: "000A\r\n0123456789\r\nb\r\nabcdefghijk\r\n00\r\n\r\nNEXT", want: "0123456789abcdefghijk"},
 		{
 			name: "chunked, extensions", framing: Chunked,
-			in:   "5;name=value\r\nhello\r\n1 ; a ; b=\"q;uoted\"\r\n!\r\n0;last\r\n\r\nNEXT", want: "hello!",
+			in: "5;name=value\r\nhello\r\n1 ; a ; b=\"q;uoted\"\r\n!\r\n0;last\r\n\r\nNEXT", want: "hello!",
 		},
 		{name: "chunked, whitespace after size", framing: Chunked, in: "5 \t\r\nhello\r\n0\r\n\r\nNEXT", want: "hello"},
 		{
 			name: "chunked, trailers", framing: Chunked,
-			in:   "3\r\nabc\r\n0\r\nServer-Timing: db;dur=53\r\nX-Checksum:  abc \r\nX-Checksum: def\r\n\r\nNEXT", want: "abc",
+			in: "3\r\nabc\r\n0\r\nServer-Timing: db;dur=53\r\nX-Checksum:  abc \r\nX-Checksum: def\r\n\r\nNEXT", want: "abc",
 			trailers: []Field{{"Server-Timing", "db;dur=53"}, {"X-Checksum", "abc"}, {"X-Checksum", "def"}},
 		},
 		{
 			name: "chunked, trailer longer than the read buffer", framing: Chunked,
-			in:   "0\r\nX-Long: " + strings.Repeat("x", 300) + "\r\n\r\nNEXT", want: "",
+			in: "0\r\nX-Long: " + strings.Repeat("x", 300) + "\r\n\r\nNEXT", want: "",
 			trailers: []Field{{"X-Long", strings.Repeat("x", 300)}},
 		},
 	}

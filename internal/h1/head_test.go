@@ -19,7 +19,9 @@ var readerShapes = []struct {
 	new  func(string) *bufio.Reader
 }{
 	{"whole", func(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }},
-	{"one-byte", func(s string) *bufio.Reader { return bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(s)), 16) }},
+	{"one-byte", func(s string) *bufio.Reader {
+		return bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(s)), 16)
+	}},
 	{"half", func(s string) *bufio.Reader { return bufio.NewReaderSize(iotest.HalfReader(strings.NewReader(s)), 64) }},
 }
 
@@ -47,27 +49,27 @@ func TestReadResponseHeadValid(t *testing.T) {
 			frame: Length,
 		},
 		{
-			name: "custom status passes intact",
-			in:   "HTTP/1.1 299 Whatever\r\n\r\n",
-			want: ResponseHead{Major: 1, Minor: 1, Status: 299, Reason: "Whatever", ContentLength: -1},
+			name:  "custom status passes intact",
+			in:    "HTTP/1.1 299 Whatever\r\n\r\n",
+			want:  ResponseHead{Major: 1, Minor: 1, Status: 299, Reason: "Whatever", ContentLength: -1},
 			frame: UntilClose,
 		},
 		{
-			name: "status 999 with reason of spaces and obs-text",
-			in:   "HTTP/1.1 999 Gar\xe7on  \t x\r\n\r\n",
-			want: ResponseHead{Major: 1, Minor: 1, Status: 999, Reason: "Gar\xe7on  \t x", ContentLength: -1},
+			name:  "status 999 with reason of spaces and obs-text",
+			in:    "HTTP/1.1 999 Gar\xe7on  \t x\r\n\r\n",
+			want:  ResponseHead{Major: 1, Minor: 1, Status: 999, Reason: "Gar\xe7on  \t x", ContentLength: -1},
 			frame: UntilClose,
 		},
 		{
-			name: "empty reason after SP",
-			in:   "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n",
-			want: ResponseHead{Major: 1, Minor: 1, Status: 200, ContentLength: 0, Fields: []Field{{"Content-Length", "0"}}},
+			name:  "empty reason after SP",
+			in:    "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n",
+			want:  ResponseHead{Major: 1, Minor: 1, Status: 200, ContentLength: 0, Fields: []Field{{"Content-Length", "0"}}},
 			frame: Length,
 		},
 		{
-			name: "no SP after status code",
-			in:   "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
-			want: ResponseHead{Major: 1, Minor: 1, Status: 200, ContentLength: 0, Fields: []Field{{"Content-Length", "0"}}},
+			name:  "no SP after status code",
+			in:    "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+			want:  ResponseHead{Major: 1, Minor: 1, Status: 200, ContentLength: 0, Fields: []Field{{"Content-Length", "0"}}},
 			frame: Length,
 		},
 		{
