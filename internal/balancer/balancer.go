@@ -179,24 +179,65 @@ func (b *Balancer) turn() int {
 }
 
 func (b *Balancer) pickRoundRobin(usable func(int) bool) int {
-	i := b.turn()
+	n := b.next.Add(1) - 1
+	cycle := uint64(len(b.order))
+	pos := n % cycle
+	i := int(b.order[pos])
 	if usable == nil || usable(i) {
 		return i
 	}
-	// An unusable target's slot is given up and the next slot taken, rather
-	// than handing the slot to a neighbour: the usable targets then keep
-	// their shares relative to each other.
 	fallback := b.firstUsable(usable, -1)
 	if fallback < 0 {
 		return -1
 	}
-	for range len(b.order) {
+	// Handing an unusable target's turn to the next target in the cycle
+	// would give that neighbour its share. Instead the pick moves on to the
+	// next usable turn and the skipped turns are used up, as if each had
+	// been picked and refused, so the usable targets keep their shares
+	// relative to each other. Without concurrent picks one compare-and-swap
+	// claims all the skipped turns; otherwise they are taken one at a time,
+	// since turns another pick already holds must not be claimed twice.
+	memo := usableMemo{filter: usable}
+	for skip := uint64(1); skip < cycle; skip++ {
+		if pos++; pos == cycle {
+			pos = 0
+		}
+		if i := int(b.order[pos]); memo.usable(i) {
+			if b.next.CompareAndSwap(n+1, n+skip+1) {
+				return i
+			}
+			break
+		}
+	}
+	for range cycle {
 		if i := b.turn(); usable(i) {
 			return i
 		}
 	}
-	// Only reachable when concurrent picks keep taking the usable slots.
+	// Only reachable when concurrent picks keep taking the usable turns.
 	return fallback
+}
+
+// usableMemo remembers a filter's answers for the first 64 targets, so that
+// scanning a long stretch of the cycle calls the filter once per target
+// rather than once per turn.
+type usableMemo struct {
+	filter      func(int) bool
+	known, good uint64
+}
+
+func (m *usableMemo) usable(i int) bool {
+	if i >= 64 {
+		return m.filter(i)
+	}
+	bit := uint64(1) << i
+	if m.known&bit == 0 {
+		m.known |= bit
+		if m.filter(i) {
+			m.good |= bit
+		}
+	}
+	return m.good&bit != 0
 }
 
 // firstUsable returns the lowest usable index other than except, or -1.

@@ -126,6 +126,7 @@ func TestRoundRobinSkipsFairly(t *testing.T) {
 		// absorb c's share; the survivors must stay at 5:1.
 		{"weighted survivor keeps its ratio", []int{5, 1, 1}, []int{2}, "aabaaa" + "aabaaa"},
 		{"heavy target down", []int{5, 1, 1}, []int{0}, "bcbcbc"},
+		{"only the light target left", []int{MaxWeight, 1}, []int{0}, "bbbb"},
 		{"all down", []int{1, 2}, []int{0, 1}, "---"},
 	}
 	for _, tt := range tests {
@@ -481,6 +482,17 @@ func TestHashEqualWeightsAgreeWithWeightedPath(t *testing.T) {
 		if got := skewed.Pick(key, usable); got != want && got != 4 {
 			t.Fatalf("key %d: equal weights give %d, weighted path %d", k, want, got)
 		}
+	}
+}
+
+// BenchmarkPickSkippingHeavyTarget measures round robin when most of the
+// cycle belongs to a target that is down.
+func BenchmarkPickSkippingHeavyTarget(b *testing.B) {
+	bal := mustNew(b, RoundRobin, pool(MaxWeight, 1, 1), nil)
+	usable := except(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		bal.Pick(0, usable)
 	}
 }
 
