@@ -169,9 +169,6 @@ func (b *Balancer) Pick(key uint64, usable func(i int) bool) int {
 	return b.pickRoundRobin(usable)
 }
 
-// Len returns the number of targets.
-func (b *Balancer) Len() int { return len(b.weights) }
-
 // turn takes the next slot of the round-robin cycle.
 func (b *Balancer) turn() int {
 	n := b.next.Add(1) - 1
