@@ -1,0 +1,131 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+)
+
+// Body is an upstream response body. Its errors are *failure.Error values
+// of the mid-body classes; a body read to its end hands the connection back
+// for reuse.
+type Body struct {
+	e        *Endpoint
+	c        *conn
+	r        io.Reader
+	ctx      context.Context
+	stop     func() bool
+	upload   *upload
+	n        int64
+	reusable bool
+	done     bool
+	err      error
+}
+
+// Read reads from the upstream, giving each read the read timeout afresh.
+func (b *Body) Read(p []byte) (int, error) {
+	if b.done {
+		if b.err != nil {
+			return 0, b.err
+		}
+		return 0, io.EOF
+	}
+	if t := b.e.timeouts.Read; t > 0 {
+		b.c.setReadDeadline(time.Now().Add(t))
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if max := b.e.maxBody; max > 0 && b.n > max {
+		fe := failure.Newf(failure.HTTPResponseBodySize, failure.PhaseReadBody,
+			"response body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
+		return n, b.finish(b.e.annotate(fe, true))
+	}
+	switch {
+	case err == io.EOF:
+		b.finish(nil)
+		return n, io.EOF
+	case err != nil:
+		return n, b.finish(b.bodyFailure(err))
+	}
+	return n, nil
+}
+
+// bodyFailure classifies an error reading the body.
+func (b *Body) bodyFailure(err error) error {
+	if ctxErr := b.ctx.Err(); ctxErr != nil {
+		return b.e.contextFailure(ctxErr, failure.PhaseReadBody, true, err)
+	}
+	if _, ok := failure.As(err); ok {
+		return b.e.annotate(err, true)
+	}
+	if isTimeout(err) {
+		return b.e.annotate(failure.New(failure.ConnectionReadTimeout, failure.PhaseReadBody, err), true)
+	}
+	return b.e.annotate(failure.New(failure.HTTPResponseIncomplete, failure.PhaseReadBody, err), true)
+}
+
+// finish ends the body: the connection goes back to the idle pool when the
+// body ended cleanly and the connection may be reused, and is closed
+// otherwise.
+func (b *Body) finish(err error) error {
+	if b.done {
+		return err
+	}
+	b.done = true
+	b.err = err
+	uploaded := true
+	if b.upload != nil {
+		// A response that is complete ends the exchange: an upload still
+		// going is cut, and the connection cannot be reused.
+		uploaded = b.upload.stop() == nil
+	}
+	// stop reports false when ctx already fired and poisoned the deadline.
+	if b.stop() && err == nil && b.reusable && uploaded {
+		b.c.SetReadDeadline(time.Time{})
+		b.e.putIdle(b.c)
+		return nil
+	}
+	b.c.Close()
+	return err
+}
+
+// Close abandons the body; an unread rest means the connection cannot be
+// reused.
+func (b *Body) Close() error {
+	if !b.done {
+		b.finish(errors.New("body closed before its end"))
+	}
+	return nil
+}
+
+// Trailers returns the trailer fields of a chunked body, once read to its
+// end.
+func (b *Body) Trailers() []h1.Field {
+	if t, ok := b.r.(interface{ Trailers() []h1.Field }); ok {
+		return t.Trailers()
+	}
+	return nil
+}
+
+// BytesRead is how many body bytes came from the upstream.
+func (b *Body) BytesRead() int64 { return b.n }
+
+// bufferPool holds copy buffers, so streaming a body allocates nothing per
+// request.
+var bufferPool = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
+// GetBuffer returns a pooled copy buffer; PutBuffer gives it back. The
+// proxy streams response bodies through them too.
+func GetBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+// PutBuffer returns a buffer taken with GetBuffer.
+func PutBuffer(b *[]byte) { bufferPool.Put(b) }

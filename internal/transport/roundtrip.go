@@ -1,0 +1,302 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+)
+
+// Request is what the proxy asks an endpoint to send.
+type Request struct {
+	Method string
+	// Target is the request-target in origin form ("/path?query").
+	Target string
+	// Host is sent as the Host field.
+	Host string
+	// Header holds the fields to send; the caller has already removed
+	// hop-by-hop fields and added forwarding ones.
+	Header http.Header
+	// Body is nil when the request has none. ContentLength is its length,
+	// or -1 when unknown, in which case it is sent chunked.
+	Body          io.Reader
+	ContentLength int64
+	// Informational, when set, is called with each 1xx head other than 101
+	// that arrives before the final one (e.g. 103 Early Hints).
+	Informational func(*h1.ResponseHead)
+	// AbortBody, when set, makes a pending read of Body fail at once. It is
+	// called when the upstream is done with the exchange before the upload
+	// is, so the upload never outlives the request.
+	AbortBody func()
+}
+
+// Response is an upstream's final response head and its body.
+type Response struct {
+	h1.ResponseHead
+	// Body must be read to io.EOF or closed; a body read to its end returns
+	// the connection for reuse.
+	Body *Body
+}
+
+// ErrClientBody wraps an error reading the client's request body: the
+// client, not the upstream, failed.
+var ErrClientBody = errors.New("reading the client's request body")
+
+// idempotent reports whether a request may be sent again after a reused
+// connection turned out dead (RFC 9110 §9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// RoundTrip sends req and reads the response head. ctx bounds the whole
+// exchange including the body: when it is cancelled (the client left) or its
+// deadline passes, the upstream connection is abandoned.
+//
+// A keep-alive connection the upstream closed while idle is the classic
+// cause of sporadic 502s; when a reused connection dies before any response
+// byte and the request can safely be sent again, RoundTrip sends it once
+// more on a fresh connection.
+func (e *Endpoint) RoundTrip(ctx context.Context, req *Request) (*Response, error) {
+	replayable := req.Body == nil && idempotent(req.Method)
+	for {
+		c := e.getIdle(time.Now())
+		if c == nil {
+			generation := e.generation.Load()
+			nc, err := e.dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c = newConn(nc)
+			c.generation = generation
+		}
+		resp, err := e.exchange(ctx, c, req)
+		if err == nil {
+			return resp, nil
+		}
+		if c.reused && replayable && failure.ClassOf(err) == failure.ConnectionTerminated {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// longAgo is a deadline in the past, which makes pending I/O fail at once.
+var longAgo = time.Unix(1, 0)
+
+func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Response, error) {
+	c.ctx = ctx
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(longAgo) })
+
+	if e.timeouts.Write > 0 {
+		c.setWriteDeadline(time.Now().Add(e.timeouts.Write))
+	}
+	if err := h1.WriteRequestHead(c.bw, req.Method, req.Target, req.Host, req.Header, req.ContentLength); err != nil {
+		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, false)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, true)
+	}
+
+	// The body is sent while the response is awaited: HTTP/1.1 lets an
+	// upstream answer early (a 413, a redirect) or stream its answer while
+	// still reading (RFC 9112 §9.3), and waiting for the whole upload first
+	// would deadlock an upstream that echoes as it reads.
+	var upload *upload
+	if req.Body != nil {
+		upload = e.startUpload(c, req)
+	} else if e.timeouts.ResponseHeader > 0 {
+		c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+	}
+
+	resp := &Response{}
+	for {
+		if err := h1.ReadResponseHead(c.br, e.limits, &resp.ResponseHead); err != nil {
+			return nil, e.abandon(ctx, c, stop, upload, headFailure(err), failure.PhaseReadHead, true)
+		}
+		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
+			break
+		}
+		if req.Informational != nil {
+			req.Informational(&resp.ResponseHead)
+		}
+	}
+	if upload != nil {
+		upload.headReceived.Store(true)
+	}
+	c.setReadDeadline(time.Time{})
+	framing := resp.Framing(req.Method)
+	resp.Body = &Body{
+		e:        e,
+		c:        c,
+		r:        h1.NewBodyReader(c.br, &resp.ResponseHead, framing),
+		stop:     stop,
+		ctx:      ctx,
+		upload:   upload,
+		reusable: !resp.Close && framing != h1.UntilClose,
+	}
+	return resp, nil
+}
+
+// abandon closes a connection whose exchange failed and says why. A failed
+// upload explains a failed head read it caused, and the whole-request
+// deadline or the client's departure explains everything.
+func (e *Endpoint) abandon(ctx context.Context, c *conn, stop func() bool, up *upload, err error, p failure.Phase, written bool) error {
+	stop()
+	c.Close()
+	if up != nil {
+		if uerr := up.stop(); uerr != nil && up.failedFirst.Load() {
+			if errors.Is(uerr, ErrClientBody) {
+				return uerr
+			}
+			err, p = writeFailure(uerr), failure.PhaseWriteRequest
+		}
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return e.contextFailure(ctxErr, p, written, err)
+	}
+	return e.annotate(err, written)
+}
+
+// upload is a request body being sent alongside the response.
+type upload struct {
+	c     *conn
+	abort func()
+	// done receives the upload's outcome once.
+	done chan error
+	// failedFirst is set when the upload failed before any response head
+	// arrived; it then explains the exchange's failure.
+	failedFirst  atomic.Bool
+	headReceived atomic.Bool
+}
+
+// stop ends the upload, cutting it short if it is still going, and returns
+// its outcome. The caller has closed or will close the connection.
+func (up *upload) stop() error {
+	select {
+	case err := <-up.done:
+		return err
+	default:
+	}
+	up.c.Close()
+	if up.abort != nil {
+		up.abort()
+	}
+	return <-up.done
+}
+
+func (e *Endpoint) startUpload(c *conn, req *Request) *upload {
+	up := &upload{c: c, abort: req.AbortBody, done: make(chan error, 1)}
+	go func() {
+		err := e.writeBody(c, req)
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		if err != nil {
+			if !up.headReceived.Load() {
+				up.failedFirst.Store(true)
+			}
+			// Unblock the head read, which would otherwise wait for an
+			// answer to a request that was never completed.
+			c.SetReadDeadline(longAgo)
+		} else if e.timeouts.ResponseHeader > 0 && !up.headReceived.Load() {
+			// The response-header timeout runs from the end of the request.
+			c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+		}
+		if e.timeouts.Write > 0 {
+			c.setWriteDeadline(time.Time{})
+		}
+		up.done <- err
+	}()
+	return up
+}
+
+// writeBody streams the request body: with its length when known, chunked
+// otherwise (RFC 9112 §7.1). Each write to the upstream gets the write
+// timeout afresh, so a slow but moving upload is never cut.
+func (e *Endpoint) writeBody(c *conn, req *Request) error {
+	var dst io.Writer = c.bw
+	var chunked *h1.ChunkedWriter
+	if req.ContentLength < 0 {
+		chunked = h1.NewChunkedWriter(c.bw)
+		dst = chunked
+	}
+	buf := GetBuffer()
+	defer PutBuffer(buf)
+	var sent int64
+	for {
+		n, rerr := req.Body.Read(*buf)
+		if n > 0 {
+			if e.timeouts.Write > 0 {
+				c.setWriteDeadline(time.Now().Add(e.timeouts.Write))
+			}
+			if _, err := dst.Write((*buf)[:n]); err != nil {
+				return err
+			}
+			sent += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return errors.Join(ErrClientBody, rerr)
+		}
+	}
+	if req.ContentLength >= 0 && sent != req.ContentLength {
+		return errors.Join(ErrClientBody, io.ErrUnexpectedEOF)
+	}
+	if chunked != nil {
+		return chunked.Close()
+	}
+	return nil
+}
+
+// writeFailure classifies an error writing to the upstream.
+func writeFailure(err error) error {
+	if _, ok := failure.As(err); ok {
+		return err
+	}
+	if isTimeout(err) {
+		return failure.New(failure.ConnectionWriteTimeout, failure.PhaseWriteRequest, err)
+	}
+	return failure.New(failure.ConnectionTerminated, failure.PhaseWriteRequest, err)
+}
+
+// headFailure classifies an error reading the response head. The codec has
+// already typed protocol errors; what is left is the connection's own.
+func headFailure(err error) error {
+	switch {
+	case isRemoteAlert(err):
+		// A TLS 1.3 server rejects a client certificate only after the
+		// handshake, so its alert arrives while the head is awaited.
+		return alertFailure(err, failure.PhaseReadHead)
+	case isTimeout(err):
+		return failure.New(failure.ConnectionReadTimeout, failure.PhaseReadHead, err)
+	}
+	if _, ok := failure.As(err); ok {
+		return err
+	}
+	if isConnectionLoss(err) {
+		return failure.New(failure.ConnectionTerminated, failure.PhaseReadHead, err)
+	}
+	return failure.New(failure.HTTPProtocolError, failure.PhaseReadHead, err)
+}
+
+// contextFailure explains an exchange that ended because ctx did: the
+// whole-request deadline passed, or the client went away.
+func (e *Endpoint) contextFailure(ctxErr error, p failure.Phase, written bool, cause error) error {
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		fe := failure.New(failure.HTTPResponseTimeout, p, cause)
+		fe.Details = "whole-request deadline passed"
+		return e.annotate(fe, written)
+	}
+	return ctxErr
+}

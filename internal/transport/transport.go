@@ -1,0 +1,188 @@
+// Package transport carries one request to one upstream target over
+// HTTP/1.1 and brings back the response: it dials (TCP, then TLS for https
+// targets), keeps idle keep-alive connections, enforces the per-phase
+// timeouts, and turns every failure into a *failure.Error at the place it is
+// detected, so nothing after it classifies again.
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/h1"
+)
+
+// AddrFunc returns the current addresses of an endpoint's host. The pool
+// resolves and refreshes them; the transport only asks.
+type AddrFunc func(ctx context.Context) ([]netip.Addr, error)
+
+// EndpointOptions describe one upstream target.
+type EndpointOptions struct {
+	// Upstream is the pool's name, Name the target's host:port as
+	// configured; both are reported with every failure.
+	Upstream string
+	Name     string
+	// Host is the target's host (name or IP) and Port its port.
+	Host  string
+	Port  uint16
+	Addrs AddrFunc
+	// TLS is nil for http:// targets.
+	TLS      *tls.Config
+	Timeouts config.Timeouts
+	Limits   h1.Limits
+	// MaxIdle bounds idle connections kept; IdleTimeout drops older ones.
+	MaxIdle     int
+	IdleTimeout time.Duration
+	// MaxBody bounds a response body in bytes; 0 is no limit.
+	MaxBody int64
+}
+
+// Endpoint is one upstream target with its pool of idle connections. It is
+// safe for concurrent use.
+type Endpoint struct {
+	upstream, name, host string
+	port                 uint16
+	addrs                AddrFunc
+	tls                  *tls.Config
+	timeouts             config.Timeouts
+	limits               h1.Limits
+	maxIdle              int
+	idleTimeout          time.Duration
+	maxBody              int64
+	dialer               net.Dialer
+
+	// generation counts DropIdle calls; a connection dialled in an older
+	// generation leads to an address no longer current and is not reused.
+	generation atomic.Uint64
+
+	mu     sync.Mutex // guards idle and closed
+	idle   []*conn    // most recently used last
+	closed bool
+}
+
+// NewEndpoint returns an endpoint; it opens no connection until used.
+func NewEndpoint(o EndpointOptions) *Endpoint {
+	return &Endpoint{
+		upstream:    o.Upstream,
+		name:        o.Name,
+		host:        o.Host,
+		port:        o.Port,
+		addrs:       o.Addrs,
+		tls:         o.TLS,
+		timeouts:    o.Timeouts,
+		limits:      o.Limits,
+		maxIdle:     o.MaxIdle,
+		idleTimeout: o.IdleTimeout,
+		maxBody:     o.MaxBody,
+	}
+}
+
+// Name returns the target's host:port as configured.
+func (e *Endpoint) Name() string { return e.name }
+
+// conn is one upstream connection with its buffers.
+type conn struct {
+	net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	idleFrom   time.Time
+	reused     bool
+	generation uint64
+	// ctx is the context of the exchange using the connection.
+	ctx context.Context
+}
+
+// setReadDeadline sets a read deadline unless the exchange's context is
+// done: the context's cancellation works by setting a deadline in the past,
+// which a later deadline must not undo.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.SetReadDeadline(t)
+	if c.ctx.Err() != nil {
+		c.SetDeadline(longAgo)
+	}
+}
+
+// setWriteDeadline is setReadDeadline for writes.
+func (c *conn) setWriteDeadline(t time.Time) {
+	c.SetWriteDeadline(t)
+	if c.ctx.Err() != nil {
+		c.SetDeadline(longAgo)
+	}
+}
+
+const bufferSize = 16 << 10
+
+func newConn(c net.Conn) *conn {
+	return &conn{Conn: c, br: bufio.NewReaderSize(c, bufferSize), bw: bufio.NewWriterSize(c, bufferSize)}
+}
+
+// getIdle returns an idle connection young enough to reuse, or nil.
+func (e *Endpoint) getIdle(now time.Time) *conn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for n := len(e.idle); n > 0; n = len(e.idle) {
+		c := e.idle[n-1]
+		e.idle[n-1] = nil
+		e.idle = e.idle[:n-1]
+		if e.idleTimeout > 0 && now.Sub(c.idleFrom) > e.idleTimeout {
+			go c.Close()
+			continue
+		}
+		c.reused = true
+		return c
+	}
+	return nil
+}
+
+// putIdle keeps c for reuse, or closes it when the endpoint is full or
+// closed.
+func (e *Endpoint) putIdle(c *conn) {
+	c.idleFrom = time.Now()
+	e.mu.Lock()
+	if e.closed || len(e.idle) >= e.maxIdle || c.generation != e.generation.Load() {
+		e.mu.Unlock()
+		c.Close()
+		return
+	}
+	e.idle = append(e.idle, c)
+	e.mu.Unlock()
+}
+
+// CloseIdle closes every idle connection and makes the endpoint close
+// connections returned to it from now on. In-flight requests finish
+// normally: a reload retires old endpoints this way.
+func (e *Endpoint) CloseIdle() {
+	e.dropIdle(true)
+}
+
+// DropIdle closes the idle connections, e.g. because the target's name now
+// resolves to other addresses and they lead to the old ones.
+func (e *Endpoint) DropIdle() {
+	e.dropIdle(false)
+}
+
+func (e *Endpoint) dropIdle(retire bool) {
+	e.mu.Lock()
+	e.generation.Add(1)
+	idle := e.idle
+	e.idle = nil
+	e.closed = e.closed || retire
+	e.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// IdleCount returns how many idle connections are kept.
+func (e *Endpoint) IdleCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.idle)
+}
