@@ -1,0 +1,301 @@
+// Package gateway runs portico: it opens the listeners, serves every request
+// with the current configuration's proxy, swaps in a new configuration on
+// reload without dropping a connection, and drains on shutdown.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/accesslog"
+	"github.com/portico-proxy/portico/internal/admin"
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/proxy"
+	"github.com/portico-proxy/portico/internal/resolve"
+)
+
+// Server-side limits that do not depend on the configuration. Slow clients
+// must not hold connections open forever.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 75 * time.Second
+)
+
+// Options say where the configuration comes from and where to report.
+type Options struct {
+	// Load reads the configuration; it is called at start and on every
+	// reload, so a reload sees the newest file on disk.
+	Load func() (*config.Config, error)
+	// Log receives operator messages (reloads, listener errors).
+	Log *slog.Logger
+	// Resolver settings for target host names; zero means the system's.
+	Resolver resolve.Config
+	// AccessLog, when set, receives the access log instead of the
+	// configured destination (the format still comes from the config).
+	AccessLog io.Writer
+}
+
+// Gateway is a running portico.
+type Gateway struct {
+	opts     Options
+	resolver *resolve.Resolver
+	current  atomic.Pointer[generation]
+
+	reloadMu  sync.Mutex // serialises reloads
+	listeners []net.Listener
+	servers   []*http.Server
+	admin     *http.Server
+	adminLn   net.Listener
+}
+
+// generation is one configuration's proxy and what it owns. It is retired
+// when a newer one takes over and closed when its last request ends.
+type generation struct {
+	cfg       *config.Config
+	proxy     *proxy.Proxy
+	logCloser io.Closer
+	refs      atomic.Int64
+	retired   atomic.Bool
+	closeOnce sync.Once
+}
+
+func (g *generation) release() {
+	if g.refs.Add(-1) == 0 && g.retired.Load() {
+		g.close()
+	}
+}
+
+func (g *generation) retire() {
+	g.retired.Store(true)
+	if g.refs.Load() == 0 {
+		g.close()
+	}
+}
+
+func (g *generation) close() {
+	g.closeOnce.Do(func() {
+		g.proxy.Close()
+		g.logCloser.Close()
+	})
+}
+
+// New loads the configuration and opens the listeners; Serve starts
+// answering.
+func New(o Options) (*Gateway, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	res, err := resolve.New(o.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{opts: o, resolver: res}
+	cfg, err := o.Load()
+	if err != nil {
+		return nil, err
+	}
+	gen, err := g.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.current.Store(gen)
+	for _, addr := range cfg.Listen {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			g.closeListeners()
+			gen.close()
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		g.listeners = append(g.listeners, ln)
+	}
+	if cfg.Admin != "" {
+		ln, err := net.Listen("tcp", cfg.Admin)
+		if err != nil {
+			g.closeListeners()
+			gen.close()
+			return nil, fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
+		}
+		g.adminLn = ln
+	}
+	g.newServers(cfg)
+	return g, nil
+}
+
+func (g *Gateway) closeListeners() {
+	for _, ln := range g.listeners {
+		ln.Close()
+	}
+	if g.adminLn != nil {
+		g.adminLn.Close()
+	}
+}
+
+// build makes a generation for cfg.
+func (g *Gateway) build(cfg *config.Config) (*generation, error) {
+	var (
+		log    *accesslog.Logger
+		closer io.Closer = io.NopCloser(nil)
+		err    error
+	)
+	if g.opts.AccessLog != nil {
+		log = accesslog.New(g.opts.AccessLog, cfg.AccessLog.Format)
+	} else if log, closer, err = accesslog.Open(cfg.AccessLog); err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: g.resolver})
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	return &generation{cfg: cfg, proxy: p, logCloser: closer}, nil
+}
+
+// Addrs returns the addresses the gateway listens on, in configuration
+// order.
+func (g *Gateway) Addrs() []net.Addr {
+	out := make([]net.Addr, len(g.listeners))
+	for i, ln := range g.listeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// AdminAddr returns the admin API's address, or nil when it is off.
+func (g *Gateway) AdminAddr() net.Addr {
+	if g.adminLn == nil {
+		return nil
+	}
+	return g.adminLn.Addr()
+}
+
+// ServeHTTP serves r with the current generation. A generation in use is
+// never closed: the count taken here keeps it alive until r is done, even
+// when a reload retires it meanwhile.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	gen := g.acquire()
+	defer gen.release()
+	gen.proxy.ServeHTTP(w, r)
+}
+
+// acquire returns the current generation with a reference taken. Checking
+// the pointer again after counting closes the race with a reload that
+// swaps and retires in between.
+func (g *Gateway) acquire() *generation {
+	for {
+		gen := g.current.Load()
+		gen.refs.Add(1)
+		if g.current.Load() == gen {
+			return gen
+		}
+		gen.release()
+	}
+}
+
+// newServers makes one HTTP server per listener, and the admin server.
+func (g *Gateway) newServers(cfg *config.Config) {
+	for range g.listeners {
+		g.servers = append(g.servers, &http.Server{
+			Handler:           g,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    cfg.Limits.RequestHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(g.opts.Log.Handler(), slog.LevelWarn),
+		})
+	}
+	if g.adminLn != nil {
+		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: readHeaderTimeout}
+	}
+}
+
+// Serve answers on every listener until Shutdown. It returns the first
+// listener error other than a shutdown.
+func (g *Gateway) Serve() error {
+	errc := make(chan error, len(g.listeners)+1)
+	for i, ln := range g.listeners {
+		go func() { errc <- g.servers[i].Serve(ln) }()
+	}
+	if g.admin != nil {
+		go func() { errc <- g.admin.Serve(g.adminLn) }()
+	}
+	for range len(g.servers) + btoi(g.admin != nil) {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Reload loads the configuration again and swaps it in: new requests use
+// it, in-flight ones finish on the old one, no connection is touched. A
+// configuration that does not load or build is refused and the old one
+// keeps serving.
+func (g *Gateway) Reload() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	cfg, err := g.opts.Load()
+	if err != nil {
+		return err
+	}
+	old := g.current.Load()
+	if !slices.Equal(cfg.Listen, old.cfg.Listen) || cfg.Admin != old.cfg.Admin {
+		return errors.New("listen and admin addresses change only on restart; configuration not reloaded")
+	}
+	gen, err := g.build(cfg)
+	if err != nil {
+		return err
+	}
+	g.current.Store(gen)
+	old.retire()
+	return nil
+}
+
+// Config returns the configuration being served.
+func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
+
+// Shutdown drains: listeners close at once, idle connections close, and
+// in-flight requests finish until ctx ends, after which the rest are cut.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var forced atomic.Bool
+	servers := g.servers
+	if g.admin != nil {
+		servers = append(servers[:len(servers):len(servers)], g.admin)
+	}
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				forced.Store(true)
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	g.current.Load().retire()
+	if forced.Load() {
+		return errors.New("grace period ended with requests still in flight; they were cut")
+	}
+	return nil
+}
+
+// adminHandler serves the admin API over the current generation.
+func (g *Gateway) adminHandler() http.Handler {
+	return admin.Handler(func() admin.Source { return g.current.Load().proxy })
+}

@@ -1,0 +1,188 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/gateway"
+	"github.com/portico-proxy/portico/internal/resolve"
+)
+
+// harness is a real gateway on a loopback port with its access log
+// captured line by line.
+type harness struct {
+	t    *testing.T
+	g    *gateway.Gateway
+	URL  string
+	logs *logSink
+	// yaml and vars are what Load parses; tests change them and reload.
+	mu   sync.Mutex
+	yaml string
+	vars map[string]string
+}
+
+type harnessOptions struct {
+	resolver resolve.Config
+}
+
+// startGateway serves yaml (with ${NAME} filled from vars) on 127.0.0.1.
+// The listen address is forced to a free loopback port.
+func startGateway(t *testing.T, yaml string, vars map[string]string, opts ...harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: newLogSink(), yaml: yaml, vars: vars}
+	var o harnessOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	g, err := gateway.New(gateway.Options{Load: h.load, AccessLog: h.logs, Resolver: o.resolver})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	h.g = g
+	served := make(chan error, 1)
+	go func() { served <- g.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Errorf("shutdown: %v\n%s", err, buf[:n])
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	h.URL = "http://" + g.Addrs()[0].String()
+	return h
+}
+
+func (h *harness) load() (*config.Config, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	yaml := h.yaml
+	if !strings.Contains(yaml, "listen:") {
+		yaml = "listen: \"127.0.0.1:0\"\n" + yaml
+	}
+	return config.Parse("test.yaml", []byte(yaml), func(name string) (string, bool) {
+		v, ok := h.vars[name]
+		return v, ok
+	})
+}
+
+// setConfig replaces what the next load reads.
+func (h *harness) setConfig(yaml string, vars map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.yaml, h.vars = yaml, vars
+}
+
+// get sends a GET with the given header fields ("Name: value").
+func (h *harness) get(path string, fields ...string) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.URL+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range fields {
+		name, value, _ := strings.Cut(f, ":")
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) *http.Response {
+	h.t.Helper()
+	resp, err := testClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return resp
+}
+
+// testClient never follows redirects, never retries and gives up quickly.
+var testClient = &http.Client{
+	Timeout:       20 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 8},
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return string(b)
+}
+
+// logLine waits for the access-log line of the request with the given ID.
+func (h *harness) logLine(requestID string) map[string]any {
+	h.t.Helper()
+	return h.logs.await(h.t, func(m map[string]any) bool { return m["request_id"] == requestID })
+}
+
+// logSink collects access-log lines and lets tests await one.
+type logSink struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	lines   []map[string]any
+	changed chan struct{}
+}
+
+func newLogSink() *logSink { return &logSink{changed: make(chan struct{})} }
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	for {
+		line, err := s.buf.ReadBytes('\n')
+		if err != nil {
+			// Keep a partial line for the next write.
+			rest := append([]byte(nil), line...)
+			s.buf.Reset()
+			s.buf.Write(rest)
+			break
+		}
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil {
+			s.lines = append(s.lines, m)
+		}
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (s *logSink) await(t *testing.T, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		s.mu.Lock()
+		for _, m := range s.lines {
+			if match(m) {
+				s.mu.Unlock()
+				return m
+			}
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no matching access-log line; have %d lines", len(s.lines))
+			return nil
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
+)
+
+// blockingUpstream answers only when release is closed, and says so on
+// entered when a request arrives.
+type blockingUpstream struct {
+	addr    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func startBlockingUpstream(t *testing.T, name string) *blockingUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &blockingUpstream{addr: ln.Addr().String(), entered: make(chan struct{}, 16), release: make(chan struct{})}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.entered <- struct{}{}
+		if r.URL.Path == "/slow" {
+			<-u.release
+		}
+		w.Header().Set("X-Served-By", name)
+		w.Write([]byte(name))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		select {
+		case <-u.release:
+		default:
+			close(u.release)
+		}
+		srv.Close()
+	})
+	return u
+}
+
+const routeToTarget = `
+upstreams:
+  app:
+    targets: ["http://${TARGET}"]
+routes:
+  - upstream: app
+`
+
+func TestReloadKeepsInFlightRequestsAndSwitchesNewOnes(t *testing.T) {
+	oldUp := startBlockingUpstream(t, "old")
+	newUp := startBlockingUpstream(t, "new")
+	h := startGateway(t, routeToTarget, map[string]string{"TARGET": oldUp.addr})
+
+	inFlight := make(chan *http.Response, 1)
+	go func() {
+		resp, err := testClient.Get(h.URL + "/slow")
+		if err != nil {
+			t.Error(err)
+			close(inFlight)
+			return
+		}
+		inFlight <- resp
+	}()
+	<-oldUp.entered
+
+	h.setConfig(routeToTarget, map[string]string{"TARGET": newUp.addr})
+	if err := h.g.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	resp := h.get("/")
+	if got := readBody(t, resp); got != "new" {
+		t.Errorf("request after reload served by %q", got)
+	}
+
+	close(oldUp.release)
+	old, ok := <-inFlight
+	if !ok {
+		t.Fatal("in-flight request failed")
+	}
+	if got := readBody(t, old); old.StatusCode != http.StatusOK || got != "old" {
+		t.Errorf("in-flight request across reload: %d %q", old.StatusCode, got)
+	}
+}
+
+func TestReloadRefusesBadConfigAndKeepsServing(t *testing.T) {
+	up := startBlockingUpstream(t, "up")
+	h := startGateway(t, routeToTarget, map[string]string{"TARGET": up.addr})
+
+	h.setConfig(routeToTarget+"  - path_prefix: /x\n    upstream: missing\n", map[string]string{"TARGET": up.addr})
+	err := h.g.Reload()
+	var list config.ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Line == 0 {
+		t.Fatalf("reload of a bad file: %v, want one positioned config error", err)
+	}
+	resp := h.get("/")
+	if got := readBody(t, resp); got != "up" {
+		t.Errorf("after refused reload: %d %q", resp.StatusCode, got)
+	}
+}
+
+// TestReloadKeepsClientConnections: a keep-alive client connection opened
+// before reloads carries the next request after them.
+func TestReloadKeepsClientConnections(t *testing.T) {
+	up := startBlockingUpstream(t, "up")
+	h := startGateway(t, routeToTarget, map[string]string{"TARGET": up.addr})
+	conn, err := net.Dial("tcp", h.g.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	get := func() {
+		t.Helper()
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: test\r\n\r\n")); err != nil {
+			t.Fatalf("writing on the kept connection: %v", err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading from the kept connection: %v", err)
+		}
+		if body := readBody(t, resp); body != "up" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	get()
+	for range 3 {
+		if err := h.g.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get()
+}
+
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	up := startBlockingUpstream(t, "up")
+	h := startGateway(t, routeToTarget, map[string]string{"TARGET": up.addr})
+
+	done := make(chan error, 1)
+	go func() {
+		resp, err := testClient.Get(h.URL + "/slow")
+		if err == nil {
+			if body := readBody(t, resp); body != "up" {
+				err = errors.New("body " + body)
+			}
+		}
+		done <- err
+	}()
+	<-up.entered
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown <- h.g.Shutdown(ctx)
+	}()
+	// New connections are refused once the listener is closed.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", h.g.Addrs()[0].String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting during drain")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(up.release)
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight request during drain: %v", err)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}

@@ -1,0 +1,413 @@
+// Package proxy is the request path: it routes each client request to an
+// upstream, picks a target, forwards the request with the forwarding fields
+// set, streams the response back, and hands every failure to the error
+// response writer and every request to the access log.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/accesslog"
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+	"github.com/portico-proxy/portico/internal/proxystatus"
+	"github.com/portico-proxy/portico/internal/resolve"
+	"github.com/portico-proxy/portico/internal/respond"
+	"github.com/portico-proxy/portico/internal/router"
+	"github.com/portico-proxy/portico/internal/transport"
+	"github.com/portico-proxy/portico/internal/upstream"
+)
+
+// Proxy serves client requests for one configuration. It is immutable; a
+// reload builds a new one and retires the old with Close.
+type Proxy struct {
+	router    *router.Router
+	routes    []route
+	pools     []*upstream.Pool
+	errors    *respond.Writer
+	log       *accesslog.Logger
+	trusted   []netip.Prefix
+	name      string
+	via       string
+	detailAll proxystatus.Detail
+	// detailSet is true when proxy_status applies to every client; else
+	// trusted clients get Full and the rest ErrorOnly.
+	detailSet bool
+}
+
+// route is a compiled route: its pool and how to rewrite the path.
+type route struct {
+	name  string
+	pool  *upstream.Pool
+	strip string
+}
+
+// Options carry what a Proxy needs beyond its configuration.
+type Options struct {
+	AccessLog *accesslog.Logger
+	Resolver  *resolve.Resolver
+}
+
+// New builds the proxy for cfg: routes compiled, pools and their balancers
+// built, error pages parsed. Everything that depends only on the
+// configuration is done here, once.
+func New(cfg *config.Config, o Options) (*Proxy, error) {
+	pages, err := respond.New(respond.Options{ProxyName: cfg.ProxyName, Pages: cfg.ErrorPages})
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		errors:    pages,
+		log:       o.AccessLog,
+		trusted:   cfg.TrustedNetworks,
+		name:      cfg.ProxyName,
+		via:       "1.1 " + cfg.ProxyName,
+		detailAll: proxystatus.Detail(cfg.ProxyStatus),
+		detailSet: cfg.ProxyStatusSet,
+	}
+	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		pool, err := upstream.New(u, upstream.Options{Resolver: o.Resolver, Limits: cfg.Limits})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		pools[u.Name] = pool
+		p.pools = append(p.pools, pool)
+	}
+	rules := make([]router.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		rules[i] = router.Route{Host: r.Host, PathPrefix: r.PathPrefix, StripPrefix: r.StripPrefix}
+		compiled := route{name: routeName(r), pool: pools[r.Upstream]}
+		if r.StripPrefix {
+			compiled.strip = r.PathPrefix
+		}
+		p.routes = append(p.routes, compiled)
+	}
+	p.router = router.New(rules)
+	return p, nil
+}
+
+// routeName names a route in logs: its host and path prefix.
+func routeName(r *config.Route) string {
+	return r.Host + r.PathPrefix
+}
+
+// Close retires the proxy's pools: idle upstream connections close now,
+// busy ones when their request ends.
+func (p *Proxy) Close() {
+	for _, pool := range p.pools {
+		pool.Close()
+	}
+}
+
+// Pools returns the upstream pools, in configuration order.
+func (p *Proxy) Pools() []*upstream.Pool { return p.pools }
+
+// exchange is one request's state on its way through the proxy.
+type exchange struct {
+	p       *Proxy
+	w       http.ResponseWriter
+	r       *http.Request
+	entry   accesslog.Entry
+	client  netip.Addr
+	trusted bool
+	// wroteHead is set once the response head has gone to the client.
+	wroteHead bool
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := exchange{p: p, w: w, r: r}
+	x.entry = accesslog.Entry{
+		Start:      time.Now(),
+		ClientAddr: r.RemoteAddr,
+		Method:     r.Method,
+		Host:       r.Host,
+		Path:       r.URL.Path,
+		Proto:      r.Proto,
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		x.client = ap.Addr().Unmap()
+		x.entry.ClientAddr = x.client.String()
+		x.trusted = p.isTrusted(x.client)
+	}
+	x.entry.RequestID = requestID(r, x.trusted)
+	defer x.finish()
+	x.serve()
+}
+
+func (p *Proxy) isTrusted(a netip.Addr) bool {
+	for _, n := range p.trusted {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// detail is how much Proxy-Status tells this client.
+func (x *exchange) detail() proxystatus.Detail {
+	switch {
+	case x.p.detailSet:
+		return x.p.detailAll
+	case x.trusted:
+		return proxystatus.Full
+	}
+	return proxystatus.ErrorOnly
+}
+
+func (x *exchange) serve() {
+	p, r := x.p, x.r
+	if seenVia(r.Header["Via"], p.name) {
+		x.fail(failure.Newf(failure.ProxyLoopDetected, failure.PhasePolicy,
+			"request already passed through "+p.name+" (Via: "+strings.Join(r.Header["Via"], ", ")+")"))
+		return
+	}
+	idx, ok := p.router.Match(r.Host, r.URL.Path)
+	if !ok {
+		x.fail(failure.Newf(failure.DestinationNotFound, failure.PhaseRoute,
+			"no route for host "+quote(r.Host)+" and path "+quote(r.URL.Path)))
+		return
+	}
+	rt := &p.routes[idx]
+	x.entry.Route = rt.name
+	x.entry.Upstream = rt.pool.Name()
+
+	target, err := rt.pool.Pick(rt.pool.HashKey(r, x.entry.ClientAddr), nil)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	x.entry.Target = target.Endpoint.Name()
+	x.entry.Attempts = 1
+
+	ctx := r.Context()
+	if t := rt.pool.Timeouts().Request; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	treq := x.upstreamRequest(rt)
+	target.Acquire()
+	defer target.Release()
+	resp, err := target.Endpoint.RoundTrip(ctx, treq)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	x.relay(resp)
+}
+
+// upstreamRequest builds what is sent upstream for the client's request.
+func (x *exchange) upstreamRequest(rt *route) *transport.Request {
+	r := x.r
+	h := forwardHeader(r.Header)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	setForwarded(h, x.client, x.trusted, proto, r.Host)
+	h["Via"] = append(h["Via"][:len(h["Via"]):len(h["Via"])], x.p.via)
+	h["X-Request-Id"] = []string{x.entry.RequestID}
+
+	target := r.RequestURI
+	if rt.strip != "" {
+		target = stripPrefix(r.URL, rt.strip)
+	}
+	treq := &transport.Request{
+		Method:        r.Method,
+		Target:        target,
+		Host:          r.Host,
+		Header:        h,
+		ContentLength: r.ContentLength,
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		treq.Body = &countingReader{r: r.Body, n: &x.entry.BytesIn}
+		// The body streams upstream while the response streams back; by
+		// default net/http stops reading a request body once the response
+		// has begun.
+		rc := http.NewResponseController(x.w)
+		if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			x.entry.Details = "full duplex: " + err.Error()
+		}
+		treq.AbortBody = func() { rc.SetReadDeadline(time.Unix(1, 0)) }
+	} else {
+		treq.ContentLength = 0
+	}
+	treq.Informational = x.informational
+	return treq
+}
+
+// stripPrefix removes prefix from the request's path, keeping the client's
+// percent-encoding where the prefix appears in it literally.
+func stripPrefix(u *url.URL, prefix string) string {
+	escaped := u.EscapedPath()
+	var path string
+	if strings.HasPrefix(escaped, prefix) {
+		path = escaped[len(prefix):]
+	} else {
+		path = (&url.URL{Path: strings.TrimPrefix(u.Path, prefix)}).EscapedPath()
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		path += "?" + u.RawQuery
+	}
+	return path
+}
+
+// informational forwards a 1xx response (e.g. 103 Early Hints) to the
+// client before the final one.
+func (x *exchange) informational(head *h1.ResponseHead) {
+	h := x.w.Header()
+	copyResponseHeader(h, head.Fields)
+	x.w.WriteHeader(head.Status)
+	// A 1xx's fields must not carry over into the final response; the
+	// ResponseWriter keeps them in the map otherwise.
+	clear(h)
+}
+
+// relay sends the upstream's response to the client, streaming its body.
+func (x *exchange) relay(resp *transport.Response) {
+	defer resp.Body.Close()
+	h := x.w.Header()
+	copyResponseHeader(h, resp.Fields)
+	h["Via"] = append(h["Via"], x.p.via)
+	h["X-Request-Id"] = []string{x.entry.RequestID}
+	if resp.Status >= 500 && x.detail() != proxystatus.Off {
+		member := string(proxystatus.AppendReceived(nil, x.p.name, resp.Status))
+		if dropped := proxystatus.Append(h, member); dropped != "" {
+			x.entry.Details = "dropped invalid upstream Proxy-Status: " + dropped
+		}
+	}
+	framing := resp.Framing(x.r.Method)
+	if resp.ContentLength >= 0 && (framing == h1.Length || x.r.Method == http.MethodHead) {
+		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+	}
+	x.entry.Status = resp.Status
+	x.w.WriteHeader(resp.Status)
+	x.wroteHead = true
+	if framing == h1.NoBody {
+		return
+	}
+	if err := x.copyBody(resp.Body); err != nil {
+		x.abort(err)
+		return
+	}
+	for _, f := range resp.Body.Trailers() {
+		h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)] = append(h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)], f.Value)
+	}
+}
+
+// errClientGone marks a response the client stopped reading.
+var errClientGone = errors.New("client closed the connection")
+
+// copyBody streams the body to the client. Whenever the upstream has no
+// more bytes ready, what was received is flushed, so streamed responses
+// (server-sent events, long polls) reach the client as they arrive.
+func (x *exchange) copyBody(body *transport.Body) error {
+	buf := transport.GetBuffer()
+	defer transport.PutBuffer(buf)
+	rc := http.NewResponseController(x.w)
+	for {
+		n, rerr := body.Read(*buf)
+		if n > 0 {
+			if _, err := x.w.Write((*buf)[:n]); err != nil {
+				return errClientGone
+			}
+			x.entry.BytesOut += int64(n)
+			if n < len(*buf) {
+				if err := rc.Flush(); err != nil {
+					return errClientGone
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// abort ends a response whose body failed after the head was sent. The
+// status can no longer change, so the only honest signal left is to break
+// the stream: HTTP/1.1 loses the connection before the final chunk or short
+// of Content-Length, HTTP/2 resets the stream.
+func (x *exchange) abort(err error) {
+	if errors.Is(err, errClientGone) {
+		x.entry.Status = statusClientClosed
+		x.entry.Cause = ""
+		x.entry.Details = err.Error()
+	} else {
+		x.record(err)
+	}
+	x.finish()
+	x.entry = accesslog.Entry{} // logged; finish must not log again
+	panic(http.ErrAbortHandler)
+}
+
+// statusClientClosed is logged when the client went away before its
+// answer was complete; it is never sent (nginx's convention).
+const statusClientClosed = 499
+
+// fail answers the client with the error response for err.
+func (x *exchange) fail(err error) {
+	if errors.Is(err, context.Canceled) {
+		x.entry.Status = statusClientClosed
+		x.entry.Details = errClientGone.Error()
+		return
+	}
+	if errors.Is(err, transport.ErrClientBody) {
+		err = failure.New(failure.HTTPRequestError, failure.PhaseWriteRequest, err)
+	}
+	fe := x.record(err)
+	x.entry.Status = fe.Status()
+	x.p.errors.Write(x.w, x.r, fe, x.entry.RequestID, x.detail())
+}
+
+// record puts a failure's cause in the log entry.
+func (x *exchange) record(err error) *failure.Error {
+	fe, ok := failure.As(err)
+	if !ok {
+		fe = failure.New(failure.ProxyInternalError, failure.PhaseInternal, err)
+	}
+	x.entry.Cause = fe.Class.String()
+	x.entry.Details = fe.Error()
+	return fe
+}
+
+// finish writes the access-log line.
+func (x *exchange) finish() {
+	if x.entry.Start.IsZero() {
+		return
+	}
+	x.entry.Duration = time.Since(x.entry.Start)
+	x.p.log.Log(&x.entry)
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
