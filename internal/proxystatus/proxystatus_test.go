@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-proxy/portico/internal/config"
 	"github.com/portico-proxy/portico/internal/failure"
 	"github.com/portico-proxy/portico/internal/proxystatus"
 )
@@ -466,5 +467,17 @@ func BenchmarkParse(b *testing.B) {
 		if _, err := proxystatus.Parse(v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDetailMatchesConfigMode pins the conversion the proxy relies on:
+// Detail(mode) for a config.ProxyStatusMode is the level of the same name.
+func TestDetailMatchesConfigMode(t *testing.T) {
+	for _, mode := range []config.ProxyStatusMode{config.ProxyStatusError, config.ProxyStatusFull, config.ProxyStatusOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			if got := proxystatus.Detail(mode).String(); got != mode.String() {
+				t.Fatalf("Detail(%s) is %s", mode, got)
+			}
+		})
 	}
 }
