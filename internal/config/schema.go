@@ -101,7 +101,11 @@ func decodeListen(d *decoder, v value, c *configDraft) {
 			d.errorf(item.pos(), "listen %q is already listed on line %d", addr, first.Line)
 			continue
 		}
-		c.listenPos[addr] = item.pos()
+		// Port 0 asks the kernel for a free port each time, so two of
+		// them never clash.
+		if !strings.HasSuffix(addr, ":0") {
+			c.listenPos[addr] = item.pos()
+		}
 		c.cfg.Listen = append(c.cfg.Listen, addr)
 	}
 }
@@ -383,8 +387,8 @@ func decodeRoutes(d *decoder, v value, c *configDraft) {
 }
 
 // routeDraft is a route being decoded. An invalid route has had its
-// problems reported and is left out of the file-wide checks, which would
-// only repeat them.
+// problems reported and is left out of the duplicate check, which would
+// only repeat them; its upstream is still checked when it was read.
 type routeDraft struct {
 	route       *Route
 	upstreamPos Pos
@@ -442,13 +446,13 @@ func (c *configDraft) check(d *decoder) {
 	}
 	firstRoute := map[[2]string]Pos{}
 	for i, r := range c.routes {
-		if r.invalid {
-			continue
-		}
 		scope := fmt.Sprintf("route %d", i+1)
 		name := r.route.Upstream
-		if !slices.Contains(c.upstreamNames, name) {
+		if name != "" && !slices.Contains(c.upstreamNames, name) {
 			d.errorf(r.upstreamPos, "%s: upstream %q is not defined%s", scope, name, didYouMean(name, c.upstreamNames))
+		}
+		if r.invalid {
+			continue
 		}
 		key := [2]string{r.route.Host, r.route.PathPrefix}
 		if at, dup := firstRoute[key]; dup {
