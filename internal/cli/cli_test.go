@@ -59,7 +59,7 @@ routes:
 	if !strings.Contains(stderr, "did you mean") {
 		t.Errorf("no did-you-mean for the misspelt key and upstream:\n%s", stderr)
 	}
-	positions := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(path) + `:\d+:\d+: `).FindAllString(stderr, -1)
+	positions := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(path)+`:\d+:\d+: `).FindAllString(stderr, -1)
 	if len(positions) != 4 {
 		t.Errorf("%d positioned problems, want 4:\n%s", len(positions), stderr)
 	}
