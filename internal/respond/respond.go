@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -100,8 +102,9 @@ func New(o Options) (*Writer, error) {
 	}
 	w.retryAfterText = strconv.Itoa(w.retryAfter)
 	var errs []error
-	for status, path := range o.Pages {
-		t, err := parsePage(status, path)
+	// In status order, so the errors read the same on every load.
+	for _, status := range slices.Sorted(maps.Keys(o.Pages)) {
+		t, err := parsePage(status, o.Pages[status])
 		if err != nil {
 			errs = append(errs, err)
 			continue
