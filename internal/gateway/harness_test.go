@@ -20,7 +20,7 @@ import (
 // harness is a real gateway on a loopback port with its access log
 // captured line by line.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	g    *gateway.Gateway
 	URL  string
 	logs *logSink
@@ -32,18 +32,24 @@ type harness struct {
 
 type harnessOptions struct {
 	resolver resolve.Config
+	// accessLog replaces the captured log (benchmarks discard it).
+	accessLog io.Writer
 }
 
 // startGateway serves yaml (with ${NAME} filled from vars) on 127.0.0.1.
 // The listen address is forced to a free loopback port.
-func startGateway(t *testing.T, yaml string, vars map[string]string, opts ...harnessOptions) *harness {
+func startGateway(t testing.TB, yaml string, vars map[string]string, opts ...harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: newLogSink(), yaml: yaml, vars: vars}
 	var o harnessOptions
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	g, err := gateway.New(gateway.Options{Load: h.load, AccessLog: h.logs, Resolver: o.resolver})
+	var accessLog io.Writer = h.logs
+	if o.accessLog != nil {
+		accessLog = o.accessLog
+	}
+	g, err := gateway.New(gateway.Options{Load: h.load, AccessLog: accessLog, Resolver: o.resolver})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -116,7 +122,7 @@ var testClient = &http.Client{
 	Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 8},
 }
 
-func readBody(t *testing.T, resp *http.Response) string {
+func readBody(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -165,7 +171,7 @@ func (s *logSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *logSink) await(t *testing.T, match func(map[string]any) bool) map[string]any {
+func (s *logSink) await(t testing.TB, match func(map[string]any) bool) map[string]any {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {

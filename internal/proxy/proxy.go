@@ -302,6 +302,9 @@ func (x *exchange) relay(resp *transport.Response) {
 		return
 	}
 	if err := x.copyBody(resp.Body); err != nil {
+		// Closing first ends any upload still running, so the log line
+		// counts the bytes that really went up.
+		resp.Body.Close()
 		x.abort(err)
 		return
 	}
