@@ -68,6 +68,22 @@ func (e *Endpoint) dial(ctx context.Context) (net.Conn, error) {
 	return tlsConn, nil
 }
 
+// ClassifyDial returns the failure the proxy reports for a TCP connect
+// error, so that portico diagnose names a failure exactly as a proxied
+// request meeting it would.
+func ClassifyDial(err error) *failure.Error { return classifyDial(err) }
+
+// ClassifyHandshake returns the failure the proxy reports for a TLS
+// handshake error.
+func ClassifyHandshake(err error) *failure.Error { return classifyHandshake(err) }
+
+// ClassifyHeadRead returns the failure the proxy reports for an error
+// reading a response head, typed by h1 or not.
+func ClassifyHeadRead(err error) *failure.Error {
+	fe, _ := failure.As(headFailure(err))
+	return fe
+}
+
 // classifyDial maps a TCP connect error to its class.
 func classifyDial(err error) *failure.Error {
 	switch {
