@@ -378,7 +378,7 @@ func (x *exchange) fail(err error) {
 	}
 	fe := x.record(err)
 	x.entry.Status = fe.Status()
-	x.p.errors.Write(x.w, x.r, fe, x.entry.RequestID, x.detail())
+	x.entry.BytesOut += int64(x.p.errors.Write(x.w, x.r, fe, x.entry.RequestID, x.detail()))
 }
 
 // record puts a failure's cause in the log entry.

@@ -203,8 +203,9 @@ var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // so its Proxy-Status member replaces any the header already holds.
 //
 // The body reveals the next hop and technical details only at Full detail,
-// and the HTML page never does: it is for visitors, not operators.
-func (w *Writer) Write(rw http.ResponseWriter, r *http.Request, fe *failure.Error, requestID string, detail proxystatus.Detail) {
+// and the HTML page never does: it is for visitors, not operators. Write
+// returns the body bytes sent, for the access log.
+func (w *Writer) Write(rw http.ResponseWriter, r *http.Request, fe *failure.Error, requestID string, detail proxystatus.Detail) (bodyBytes int) {
 	if fe == nil {
 		fe = &failure.Error{Class: failure.ProxyInternalError}
 	}
@@ -257,11 +258,13 @@ func (w *Writer) Write(rw http.ResponseWriter, r *http.Request, fe *failure.Erro
 		setHeader(h, "X-Request-Id", requestID, values)
 	}
 	rw.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		// A failed write means the client has gone: there is no one left
-		// to tell.
-		rw.Write(body)
+	if r.Method == http.MethodHead {
+		return 0
 	}
+	// A failed write means the client has gone: there is no one left to
+	// tell, and the count says how much went out.
+	n, _ := rw.Write(body)
+	return n
 }
 
 // setHeader sets the canonical key to v, taking the value's slice from

@@ -1,0 +1,180 @@
+package gateway_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"testing"
+
+	"github.com/portico-proxy/portico/internal/faults"
+)
+
+// TestFailuresAfterTheHeadNeverLookWhole: once the head has gone out the
+// status cannot change, so the client's stream is broken and the log names
+// the cause with the bytes actually sent.
+func TestFailuresAfterTheHeadNeverLookWhole(t *testing.T) {
+	cases := []struct {
+		name    string
+		b       faults.Behavior
+		extra   string
+		method  string
+		body    string
+		cause   string
+		minSent int
+	}{
+		{name: "body shorter than Content-Length", b: faults.TruncatedBody, cause: "http_response_incomplete", minSent: 10},
+		{name: "reset mid-body", b: faults.ResetMidBody, cause: "http_response_incomplete"},
+		{name: "bad chunk framing", b: faults.BadChunk, cause: "http_response_incomplete"},
+		{name: "body stalls past the read timeout", b: faults.StallMidBody, extra: "\n    timeouts: {read: 300ms}", cause: "connection_read_timeout"},
+		{
+			name: "body over the configured limit", b: faults.Echo,
+			method: http.MethodPost, body: strings.Repeat("x", 64<<10),
+			extra: "", cause: "http_response_body_size",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := startFault(t, tc.b)
+			yaml := upstreamConfig(s.URL(), tc.extra)
+			if tc.cause == "http_response_body_size" {
+				yaml += "limits: {response_body_bytes: 1KiB}\n"
+			}
+			h := startGateway(t, yaml, nil)
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			req, _ := http.NewRequest(method, h.URL+"/", strings.NewReader(tc.body))
+			resp := h.do(req)
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: the head should have been relayed", resp.StatusCode)
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("client read %d bytes and then %v; want an unexpected EOF (curl: exit 18)", len(got), err)
+			}
+			line := h.logLine(resp.Header.Get("X-Request-Id"))
+			if line["error.type"] != tc.cause {
+				t.Errorf("logged error.type %q, want %q", line["error.type"], tc.cause)
+			}
+			sent, _ := line["http.response.body.size"].(float64)
+			if int(sent) != len(got) || len(got) < tc.minSent {
+				t.Errorf("logged %v bytes sent, client got %d", line["http.response.body.size"], len(got))
+			}
+		})
+	}
+}
+
+// TestUnusualButValidAnswersPassIntact: rejecting valid answers is a
+// defect too.
+func TestUnusualButValidAnswersPassIntact(t *testing.T) {
+	t.Run("103 Early Hints is forwarded before the final response", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.EarlyHints).URL(), ""), nil)
+		var hints []string
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+			if code == http.StatusEarlyHints {
+				hints = append(hints, header.Get("Link"))
+			}
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet, h.URL+"/", nil)
+		resp := h.do(req)
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusOK || len(hints) != 1 || hints[0] != faults.EarlyHintsLink {
+			t.Errorf("final %d, hints %q", resp.StatusCode, hints)
+		}
+		if resp.Header.Get("Link") != "" {
+			t.Errorf("the 103's Link leaked into the final response")
+		}
+	})
+	t.Run("close-delimited body", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.CloseDelimited).URL(), ""), nil)
+		resp := h.get("/")
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusOK || body == "" {
+			t.Errorf("%d %q", resp.StatusCode, body)
+		}
+		if line := h.logLine(resp.Header.Get("X-Request-Id")); line["error.type"] != "" {
+			t.Errorf("logged %q for a valid close-delimited body", line["error.type"])
+		}
+	})
+	t.Run("trailers", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.Trailers).URL(), ""), nil)
+		resp := h.get("/", "TE: trailers")
+		readBody(t, resp)
+		if got := resp.Trailer.Get(faults.TrailerName); got != faults.TrailerValue {
+			t.Errorf("trailer %s = %q, want %q", faults.TrailerName, got, faults.TrailerValue)
+		}
+	})
+	t.Run("204 without a body", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.NoContent204).URL(), ""), nil)
+		resp := h.get("/")
+		if body := readBody(t, resp); resp.StatusCode != http.StatusNoContent || body != "" {
+			t.Errorf("%d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("HEAD response without a body keeps its length", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.OK).URL(), ""), nil)
+		get := h.get("/")
+		full := readBody(t, get)
+		req, _ := http.NewRequest(http.MethodHead, h.URL+"/", nil)
+		resp := h.do(req)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusOK || body != "" || resp.ContentLength != int64(len(full)) {
+			t.Errorf("HEAD: %d, body %q, Content-Length %d (GET body %d bytes)", resp.StatusCode, body, resp.ContentLength, len(full))
+		}
+	})
+	t.Run("custom status code", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.CustomStatus).URL(), ""), nil)
+		resp := h.get("/")
+		readBody(t, resp)
+		if resp.StatusCode != faults.CustomStatusCode {
+			t.Errorf("status %d, want %d", resp.StatusCode, faults.CustomStatusCode)
+		}
+	})
+	t.Run("many Set-Cookie fields", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.ManySetCookie).URL(), ""), nil)
+		resp := h.get("/")
+		readBody(t, resp)
+		if n := len(resp.Header.Values("Set-Cookie")); resp.StatusCode != http.StatusOK || n != faults.SetCookieCount {
+			t.Errorf("%d with %d Set-Cookie fields, want %d", resp.StatusCode, n, faults.SetCookieCount)
+		}
+	})
+	t.Run("large header section under the limit", func(t *testing.T) {
+		s, err := faults.StartWith(faults.HeaderSectionTooLarge, faults.Options{HeaderSectionSize: 200 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		h := startGateway(t, upstreamConfig(s.URL(), ""), nil)
+		resp := h.get("/")
+		readBody(t, resp)
+		var size int
+		for k, vv := range resp.Header {
+			for _, v := range vv {
+				size += len(k) + len(v)
+			}
+		}
+		if resp.StatusCode != http.StatusOK || size < 190<<10 {
+			t.Errorf("%d with %d header bytes", resp.StatusCode, size)
+		}
+	})
+	t.Run("a POST body reaches the upstream whole", func(t *testing.T) {
+		h := startGateway(t, upstreamConfig(startFault(t, faults.Echo).URL(), ""), nil)
+		payload := bytes.Repeat([]byte("portico "), 4096)
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/", bytes.NewReader(payload))
+		resp := h.do(req)
+		if body := readBody(t, resp); body != string(payload) {
+			t.Errorf("echoed %d bytes, sent %d", len(body), len(payload))
+		}
+		if line := h.logLine(resp.Header.Get("X-Request-Id")); line["http.request.body.size"] != float64(len(payload)) {
+			t.Errorf("logged %v request bytes", line["http.request.body.size"])
+		}
+	})
+}
