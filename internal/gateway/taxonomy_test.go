@@ -477,7 +477,6 @@ func TestOriginProxyStatusKeptBeforeOurs(t *testing.T) {
 	}
 }
 
-
 // mute accepts TCP connections and never sends a byte, not even a TLS
 // ServerHello, until the test ends.
 func mute(t *testing.T) string {
