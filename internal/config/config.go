@@ -89,6 +89,16 @@ type Config struct {
 	Upstreams []*Upstream
 	// Routes in file order.
 	Routes []*Route
+
+	// TargetPolicy says which addresses no upstream connection may go to.
+	TargetPolicy TargetPolicy
+	// Resolvers are the DNS servers asked for target host names, as
+	// IP:port, in order. Default: none, meaning the nameserver lines of
+	// /etc/resolv.conf.
+	Resolvers []string
+	// ResolveTimeout bounds each DNS query attempt (default 2s; more than
+	// 0).
+	ResolveTimeout time.Duration
 }
 
 // Upstream returns the pool named name, or nil.
@@ -151,8 +161,70 @@ type Upstream struct {
 	// (default 60s, 0 never); keep it below the upstream's own keep-alive
 	// timeout.
 	IdleTimeout time.Duration
+	// MaxInFlight bounds the requests in flight to the whole pool at once;
+	// one more is answered 503 connection_limit_reached without contacting
+	// a target (default 0, no limit; at most 1000000).
+	MaxInFlight int
+	// HealthCheck configures active health checks; nil (the default) runs
+	// none.
+	HealthCheck *HealthCheck
+	// Outlier configures passive ejection of failing targets (default 5
+	// consecutive failures eject a target for 30s).
+	Outlier Outlier
 	// Pos is where the upstream's name is written.
 	Pos Pos
+}
+
+// HealthCheck configures the active checks of an upstream's targets: each
+// target is asked for Path every Interval.
+type HealthCheck struct {
+	// Path is the request target asked for, starting with "/" and
+	// optionally carrying a query (default "/").
+	Path string
+	// Interval is the time between the starts of two checks of a target
+	// (default 5s; more than 0).
+	Interval time.Duration
+	// Timeout bounds one check, connection included (default 1s; more
+	// than 0 and at most Interval).
+	Timeout time.Duration
+	// HealthyAfter is how many checks in a row must pass for a down target
+	// to come back (default 2, 1-1000).
+	HealthyAfter int
+	// UnhealthyAfter is how many checks in a row must fail for a target to
+	// go down (default 3, 1-1000).
+	UnhealthyAfter int
+	// ExpectStatus is the range of statuses that pass (default 200-399).
+	ExpectStatus StatusRange
+}
+
+// StatusRange is an inclusive range of HTTP status codes, 100-599.
+type StatusRange struct {
+	Min, Max int
+}
+
+// Contains reports whether status is in the range.
+func (r StatusRange) Contains(status int) bool {
+	return r.Min <= status && status <= r.Max
+}
+
+// Outlier configures passive ejection: a target whose requests fail
+// ConsecutiveFailures times in a row is taken out of balancing for
+// EjectFor, twice as long on each repeat ejection (docs/health.md).
+type Outlier struct {
+	// ConsecutiveFailures is the run of failures that ejects a target
+	// (default 5, 0-1000; 0 disables ejection).
+	ConsecutiveFailures int
+	// EjectFor is how long a first ejection lasts (default 30s; more than
+	// 0).
+	EjectFor time.Duration
+}
+
+// TargetPolicy restricts the addresses upstream connections may go to.
+type TargetPolicy struct {
+	// Deny lists the networks no upstream connection may go to, such as
+	// the cloud metadata address 169.254.169.254; a bare IP in the file
+	// becomes a /32 or /128. Default: none.
+	Deny []netip.Prefix
 }
 
 // Target is one server of a pool.
@@ -216,8 +288,41 @@ type Route struct {
 	StripPrefix bool
 	// Upstream names the pool; it is always one of Config.Upstreams.
 	Upstream string
+	// Allow, when not empty, lists the only client networks the route
+	// serves; Deny lists client networks it refuses. A bare IP in the file
+	// becomes a /32 or /128. Default: none (every client is served).
+	Allow []netip.Prefix
+	Deny  []netip.Prefix
+	// RateLimit bounds each client address's request rate; nil (the
+	// default) is no limit.
+	RateLimit *RateLimit
+	// Maintenance answers every request 503 without contacting the
+	// upstream (default false).
+	Maintenance bool
+	// MaintenanceRetryAfter is the Retry-After sent while in maintenance
+	// (default 0: the error writer's default).
+	MaintenanceRetryAfter time.Duration
 	// Pos is where the route's first key is written.
 	Pos Pos
+}
+
+// HasPolicy reports whether the route restricts who may use it or when:
+// an access rule, a rate limit or maintenance.
+func (r *Route) HasPolicy() bool {
+	return len(r.Allow) > 0 || len(r.Deny) > 0 || r.RateLimit != nil || r.Maintenance
+}
+
+// RateLimit allows each client address Requests requests per Per, with
+// bursts of up to Burst requests at once (a token bucket).
+type RateLimit struct {
+	// Requests is the sustained number of requests allowed per Per
+	// (required, 1-1000000).
+	Requests int
+	// Per is the period Requests are counted over (default 1s, 1ms-24h).
+	Per time.Duration
+	// Burst is how many requests may arrive at once after a quiet spell
+	// (default Requests, 1-1000000).
+	Burst int
 }
 
 // Pos is a place in a config file, for error messages. Both count from 1;

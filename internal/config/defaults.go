@@ -22,6 +22,7 @@ func defaultConfig() *Config {
 			ResponseHeaderBytes:        64 << 10,
 			ResponseBodyBytes:          0,
 		},
+		ResolveTimeout: 2 * time.Second,
 	}
 }
 
@@ -39,7 +40,11 @@ func defaultUpstream(name string, pos Pos) *Upstream {
 		ResolveEvery:     30 * time.Second,
 		MaxIdlePerTarget: 64,
 		IdleTimeout:      60 * time.Second,
-		Pos:              pos,
+		Outlier: Outlier{
+			ConsecutiveFailures: 5,
+			EjectFor:            30 * time.Second,
+		},
+		Pos: pos,
 	}
 }
 
@@ -49,4 +54,21 @@ func defaultTarget(pos Pos) Target {
 
 func defaultRoute(pos Pos) *Route {
 	return &Route{PathPrefix: "/", Pos: pos}
+}
+
+func defaultHealthCheck() *HealthCheck {
+	return &HealthCheck{
+		Path:           "/",
+		Interval:       5 * time.Second,
+		Timeout:        time.Second,
+		HealthyAfter:   2,
+		UnhealthyAfter: 3,
+		ExpectStatus:   StatusRange{Min: 200, Max: 399},
+	}
+}
+
+// defaultRateLimit leaves Burst 0 until decoding is done: it defaults to
+// Requests, whatever order the keys come in.
+func defaultRateLimit() *RateLimit {
+	return &RateLimit{Per: time.Second}
 }

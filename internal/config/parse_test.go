@@ -41,6 +41,7 @@ func TestEmptyFileGivesDefaults(t *testing.T) {
 					ResponseHeaderSectionBytes: 256 << 10,
 					ResponseHeaderBytes:        64 << 10,
 				},
+				ResolveTimeout: 2 * time.Second,
 			}
 			if !reflect.DeepEqual(cfg, want) {
 				t.Errorf("got %+v\nwant %+v", cfg, want)
@@ -75,6 +76,12 @@ upstreams:
 	}
 	if u.Targets[0].Weight != 1 {
 		t.Errorf("weight = %d, want 1", u.Targets[0].Weight)
+	}
+	if u.MaxInFlight != 0 || u.HealthCheck != nil {
+		t.Errorf("max_in_flight %d, health_check %+v; want no limit and no checks", u.MaxInFlight, u.HealthCheck)
+	}
+	if want := (Outlier{ConsecutiveFailures: 5, EjectFor: 30 * time.Second}); u.Outlier != want {
+		t.Errorf("Outlier = %+v, want %+v", u.Outlier, want)
 	}
 	if u.Pos != (Pos{Line: 3, Column: 3}) {
 		t.Errorf("Pos = %+v, want line 3 column 3", u.Pos)
@@ -119,11 +126,29 @@ upstreams:
     resolve_every: 10s
     max_idle_per_target: 0
     idle_timeout: 45s
+    max_in_flight: 100
+    health_check:
+      path: /healthz?full=1
+      interval: 2s
+      timeout: 500ms
+      healthy_after: 1
+      unhealthy_after: 4
+      expect_status: 204
+    outlier: {consecutive_failures: 3, eject_for: 1m}
 routes:
   - host: "*.Example.COM"
     path_prefix: /api/
     strip_prefix: true
     upstream: app
+    allow: ["10.0.0.0/8", "::1"]
+    deny: [10.9.9.9]
+    rate_limit: {requests: 50, per: 1m}
+    maintenance: true
+    maintenance_retry_after: 10m
+target_policy:
+  deny: ["169.254.0.0/16", "fd00::/8"]
+resolvers: ["127.0.0.1", "[::1]:5353", "10.0.0.2:53"]
+resolve_timeout: 500ms
 `)
 	if want := []string{"127.0.0.1:8080", "[::1]:8080"}; !reflect.DeepEqual(cfg.Listen, want) {
 		t.Errorf("Listen = %q, want %q", cfg.Listen, want)
@@ -189,9 +214,80 @@ routes:
 		t.Errorf("pool settings: %+v", u)
 	}
 
-	wantRoute := &Route{Host: "*.example.com", PathPrefix: "/api/", StripPrefix: true, Upstream: "app", Pos: Pos{Line: 39, Column: 5}}
+	if u.MaxInFlight != 100 {
+		t.Errorf("MaxInFlight = %d, want 100", u.MaxInFlight)
+	}
+	wantCheck := &HealthCheck{
+		Path: "/healthz?full=1", Interval: 2 * time.Second, Timeout: 500 * time.Millisecond,
+		HealthyAfter: 1, UnhealthyAfter: 4, ExpectStatus: StatusRange{Min: 204, Max: 204},
+	}
+	if !reflect.DeepEqual(u.HealthCheck, wantCheck) {
+		t.Errorf("HealthCheck = %+v, want %+v", u.HealthCheck, wantCheck)
+	}
+	if want := (Outlier{ConsecutiveFailures: 3, EjectFor: time.Minute}); u.Outlier != want {
+		t.Errorf("Outlier = %+v, want %+v", u.Outlier, want)
+	}
+	wantDeny := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fd00::/8")}
+	if !reflect.DeepEqual(cfg.TargetPolicy.Deny, wantDeny) {
+		t.Errorf("TargetPolicy.Deny = %v, want %v", cfg.TargetPolicy.Deny, wantDeny)
+	}
+	if want := []string{"127.0.0.1:53", "[::1]:5353", "10.0.0.2:53"}; !reflect.DeepEqual(cfg.Resolvers, want) {
+		t.Errorf("Resolvers = %q, want %q", cfg.Resolvers, want)
+	}
+	if cfg.ResolveTimeout != 500*time.Millisecond {
+		t.Errorf("ResolveTimeout = %s, want 500ms", cfg.ResolveTimeout)
+	}
+
+	wantRoute := &Route{
+		Host: "*.example.com", PathPrefix: "/api/", StripPrefix: true, Upstream: "app",
+		Allow:                 []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Deny:                  []netip.Prefix{netip.MustParsePrefix("10.9.9.9/32")},
+		RateLimit:             &RateLimit{Requests: 50, Per: time.Minute, Burst: 50},
+		Maintenance:           true,
+		MaintenanceRetryAfter: 10 * time.Minute,
+		Pos:                   Pos{Line: 48, Column: 5},
+	}
 	if len(cfg.Routes) != 1 || !reflect.DeepEqual(cfg.Routes[0], wantRoute) {
 		t.Errorf("Routes = %+v, want [%+v]", cfg.Routes, wantRoute)
+	}
+}
+
+func TestHealthCheckDefaults(t *testing.T) {
+	cfg := mustParse(t, `
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:3000"]
+    health_check: {}
+`)
+	want := &HealthCheck{
+		Path: "/", Interval: 5 * time.Second, Timeout: time.Second,
+		HealthyAfter: 2, UnhealthyAfter: 3, ExpectStatus: StatusRange{Min: 200, Max: 399},
+	}
+	if got := cfg.Upstream("app").HealthCheck; !reflect.DeepEqual(got, want) {
+		t.Errorf("HealthCheck = %+v, want %+v", got, want)
+	}
+}
+
+func TestRateLimitBurstDefaultsToRequests(t *testing.T) {
+	cfg := mustParse(t, `
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:3000"]
+routes:
+  - rate_limit: {burst: 7, requests: 3}
+    path_prefix: /a/
+    upstream: app
+  - rate_limit: {requests: 3}
+    upstream: app
+`)
+	if got, want := *cfg.Routes[0].RateLimit, (RateLimit{Requests: 3, Per: time.Second, Burst: 7}); got != want {
+		t.Errorf("route 1 RateLimit = %+v, want %+v", got, want)
+	}
+	if got, want := *cfg.Routes[1].RateLimit, (RateLimit{Requests: 3, Per: time.Second, Burst: 3}); got != want {
+		t.Errorf("route 2 RateLimit = %+v, want %+v", got, want)
+	}
+	if cfg.Routes[1].HasPolicy() != true || (&Route{}).HasPolicy() {
+		t.Errorf("HasPolicy wrong")
 	}
 }
 

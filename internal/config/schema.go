@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -24,6 +26,8 @@ type configDraft struct {
 	// so that a broken upstream does not also make its routes fail.
 	upstreamNames []string
 	routes        []*routeDraft
+	// targetDenyPos[i] is where TargetPolicy.Deny[i] is written.
+	targetDenyPos []Pos
 }
 
 func newConfigDraft() *configDraft {
@@ -48,13 +52,7 @@ var configKeys = keyTable[*configDraft]{
 		c.cfg.ProxyStatusSet = true
 	},
 	"trusted_networks": func(d *decoder, v value, c *configDraft) {
-		items, _ := d.list(v, v.path)
-		c.cfg.TrustedNetworks = nil
-		for _, item := range items {
-			if p, ok := d.network(item); ok {
-				c.cfg.TrustedNetworks = append(c.cfg.TrustedNetworks, p)
-			}
-		}
+		c.cfg.TrustedNetworks, _ = d.networks(v)
 	},
 	"proxy_name": func(d *decoder, v value, c *configDraft) {
 		name, ok := d.scalar(v)
@@ -79,6 +77,45 @@ var configKeys = keyTable[*configDraft]{
 	"error_pages": decodeErrorPages,
 	"upstreams":   decodeUpstreams,
 	"routes":      decodeRoutes,
+	"target_policy": func(d *decoder, v value, c *configDraft) {
+		decodeKeys(d, v, targetPolicyKeys, c)
+	},
+	"resolvers": decodeResolvers,
+	"resolve_timeout": func(d *decoder, v value, c *configDraft) {
+		d.setPositiveDuration(v, &c.cfg.ResolveTimeout)
+	},
+}
+
+var targetPolicyKeys = keyTable[*configDraft]{
+	"deny": func(d *decoder, v value, c *configDraft) {
+		c.cfg.TargetPolicy.Deny, c.targetDenyPos = d.networks(v)
+	},
+}
+
+// decodeResolvers takes a list of DNS servers, each an IP address with an
+// optional port (default 53). Names are refused: finding the resolver
+// would need a resolver.
+func decodeResolvers(d *decoder, v value, c *configDraft) {
+	items, _ := d.list(v, "resolver")
+	c.cfg.Resolvers = nil
+	first := map[string]Pos{}
+	for _, item := range items {
+		s, ok := d.scalar(item)
+		if !ok {
+			continue
+		}
+		server, ok := resolverAddr(s)
+		if !ok {
+			d.errorf(item.pos(), "%s %q is not an IP address with an optional port, as in \"127.0.0.1:53\" or \"[::1]:53\"", item.label(), s)
+			continue
+		}
+		if at, dup := first[server]; dup {
+			d.errorf(item.pos(), "%s %q is already listed on line %d", item.label(), s, at.Line)
+			continue
+		}
+		first[server] = item.pos()
+		c.cfg.Resolvers = append(c.cfg.Resolvers, server)
+	}
 }
 
 // decodeListen takes one address or a list of them.
@@ -247,6 +284,85 @@ var upstreamKeys = keyTable[*upstreamDraft]{
 	},
 	"idle_timeout": func(d *decoder, v value, u *upstreamDraft) {
 		d.setDuration(v, &u.up.IdleTimeout)
+	},
+	"max_in_flight": func(d *decoder, v value, u *upstreamDraft) {
+		if n, ok := d.integer(v, 0, 1000000); ok {
+			u.up.MaxInFlight = n
+		}
+	},
+	"health_check": decodeHealthCheck,
+	"outlier": func(d *decoder, v value, u *upstreamDraft) {
+		decodeKeys(d, v, outlierKeys, &u.up.Outlier)
+	},
+}
+
+// healthCheckDraft is a health_check being decoded, with where its timeout
+// is written for the check against the interval.
+type healthCheckDraft struct {
+	check      *HealthCheck
+	timeoutPos Pos
+	timeoutSet bool
+}
+
+func decodeHealthCheck(d *decoder, v value, u *upstreamDraft) {
+	h := &healthCheckDraft{check: defaultHealthCheck()}
+	errorsBefore := len(d.errs)
+	if !decodeKeys(d, v, healthCheckKeys, h) || len(d.errs) > errorsBefore {
+		return
+	}
+	if c := h.check; h.timeoutSet && c.Timeout > c.Interval {
+		d.errorf(h.timeoutPos, "%s: health_check.timeout %s is longer than the interval %s", v.scope, c.Timeout, c.Interval)
+		return
+	}
+	u.up.HealthCheck = h.check
+}
+
+var healthCheckKeys = keyTable[*healthCheckDraft]{
+	"path": func(d *decoder, v value, h *healthCheckDraft) {
+		path, ok := d.scalar(v)
+		switch {
+		case !ok:
+		case !strings.HasPrefix(path, "/"):
+			d.errorf(v.pos(), "%s %q must start with \"/\"", v.label(), path)
+		case strings.ContainsFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }):
+			d.errorf(v.pos(), "%s %q must not contain spaces, control characters or \"#\"", v.label(), path)
+		default:
+			h.check.Path = path
+		}
+	},
+	"interval": func(d *decoder, v value, h *healthCheckDraft) {
+		d.setPositiveDuration(v, &h.check.Interval)
+	},
+	"timeout": func(d *decoder, v value, h *healthCheckDraft) {
+		if d.setPositiveDuration(v, &h.check.Timeout) {
+			h.timeoutPos, h.timeoutSet = v.pos(), true
+		}
+	},
+	"healthy_after": func(d *decoder, v value, h *healthCheckDraft) {
+		if n, ok := d.integer(v, 1, 1000); ok {
+			h.check.HealthyAfter = n
+		}
+	},
+	"unhealthy_after": func(d *decoder, v value, h *healthCheckDraft) {
+		if n, ok := d.integer(v, 1, 1000); ok {
+			h.check.UnhealthyAfter = n
+		}
+	},
+	"expect_status": func(d *decoder, v value, h *healthCheckDraft) {
+		if r, ok := d.statusRange(v); ok {
+			h.check.ExpectStatus = r
+		}
+	},
+}
+
+var outlierKeys = keyTable[*Outlier]{
+	"consecutive_failures": func(d *decoder, v value, o *Outlier) {
+		if n, ok := d.integer(v, 0, 1000); ok {
+			o.ConsecutiveFailures = n
+		}
+	},
+	"eject_for": func(d *decoder, v value, o *Outlier) {
+		d.setPositiveDuration(v, &o.EjectFor)
 	},
 }
 
@@ -435,15 +551,63 @@ var routeKeys = keyTable[*routeDraft]{
 			r.route.Upstream, r.upstreamPos = name, v.pos()
 		}
 	},
+	"allow": func(d *decoder, v value, r *routeDraft) {
+		r.route.Allow, _ = d.networks(v)
+	},
+	"deny": func(d *decoder, v value, r *routeDraft) {
+		r.route.Deny, _ = d.networks(v)
+	},
+	"rate_limit": func(d *decoder, v value, r *routeDraft) {
+		limit := defaultRateLimit()
+		if decodeKeys(d, v, rateLimitKeys, limit, "requests") && limit.Requests > 0 {
+			if limit.Burst == 0 {
+				limit.Burst = limit.Requests
+			}
+			r.route.RateLimit = limit
+		}
+	},
+	"maintenance": func(d *decoder, v value, r *routeDraft) {
+		if on, ok := d.boolean(v); ok {
+			r.route.Maintenance = on
+		}
+	},
+	"maintenance_retry_after": func(d *decoder, v value, r *routeDraft) {
+		d.setDuration(v, &r.route.MaintenanceRetryAfter)
+	},
+}
+
+var rateLimitKeys = keyTable[*RateLimit]{
+	"requests": func(d *decoder, v value, l *RateLimit) {
+		if n, ok := d.integer(v, 1, 1000000); ok {
+			l.Requests = n
+		}
+	},
+	"per": func(d *decoder, v value, l *RateLimit) {
+		per, ok := d.duration(v)
+		switch {
+		case !ok:
+		case per < time.Millisecond || per > 24*time.Hour:
+			written, _ := d.scalar(v)
+			d.errorf(v.pos(), "%s %s is outside 1ms-24h", v.label(), written)
+		default:
+			l.Per = per
+		}
+	},
+	"burst": func(d *decoder, v value, l *RateLimit) {
+		if n, ok := d.integer(v, 1, 1000000); ok {
+			l.Burst = n
+		}
+	},
 }
 
 // check runs the checks that span the whole file: routes name defined
-// upstreams and do not repeat each other, and admin is not a gateway
-// address.
+// upstreams and do not repeat each other, admin is not a gateway address,
+// and no target is an address target_policy denies.
 func (c *configDraft) check(d *decoder) {
 	if first, clash := c.listenPos[c.cfg.Admin]; clash && c.cfg.Admin != "" {
 		d.errorf(c.adminPos, "admin %q is also a listen address, on line %d", c.cfg.Admin, first.Line)
 	}
+	c.checkTargetPolicy(d)
 	firstRoute := map[[2]string]Pos{}
 	for i, r := range c.routes {
 		scope := fmt.Sprintf("route %d", i+1)
@@ -462,6 +626,27 @@ func (c *configDraft) check(d *decoder) {
 		}
 		firstRoute[key] = r.route.Pos
 		c.cfg.Routes = append(c.cfg.Routes, r.route)
+	}
+}
+
+// checkTargetPolicy refuses IP-literal targets inside target_policy.deny:
+// every request to them would fail. Targets named by host are checked
+// when their addresses are known, before each connection.
+func (c *configDraft) checkTargetPolicy(d *decoder) {
+	for _, u := range c.cfg.Upstreams {
+		for _, t := range u.Targets {
+			addr, err := netip.ParseAddr(t.URL.Hostname())
+			if err != nil {
+				continue
+			}
+			for i, deny := range c.cfg.TargetPolicy.Deny {
+				if deny.Contains(addr.Unmap()) {
+					d.errorf(t.Pos, "upstream %q: target %q is in target_policy.deny %s on line %d",
+						u.Name, t.URL.String(), deny, c.targetDenyPos[i].Line)
+					break
+				}
+			}
+		}
 	}
 }
 

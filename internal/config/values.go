@@ -44,6 +44,48 @@ func (d *decoder) setDuration(v value, dst *time.Duration) {
 	}
 }
 
+// setPositiveDuration decodes a duration for which 0 has no meaning, such
+// as a check interval, and reports whether it set dst.
+func (d *decoder) setPositiveDuration(v value, dst *time.Duration) bool {
+	dur, ok := d.duration(v)
+	switch {
+	case !ok:
+		return false
+	case dur == 0:
+		d.errorf(v.pos(), "%s must be more than 0", v.label())
+		return false
+	}
+	*dst = dur
+	return true
+}
+
+// statusRange decodes an HTTP status code (200) or an inclusive range of
+// them ("200-399"), within 100-599.
+func (d *decoder) statusRange(v value) (StatusRange, bool) {
+	s, ok := d.scalar(v)
+	if !ok {
+		return StatusRange{}, false
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hi = lo
+	}
+	first, errLo := strconv.Atoi(strings.TrimSpace(lo))
+	last, errHi := strconv.Atoi(strings.TrimSpace(hi))
+	switch {
+	case errLo != nil || errHi != nil:
+		d.errorf(v.pos(), "%s %q is not a status or a range such as \"200-399\"", v.label(), s)
+		return StatusRange{}, false
+	case first < 100 || last > 599:
+		d.errorf(v.pos(), "%s %q is outside 100-599", v.label(), s)
+		return StatusRange{}, false
+	case first > last:
+		d.errorf(v.pos(), "%s %q ends before it starts", v.label(), s)
+		return StatusRange{}, false
+	}
+	return StatusRange{Min: first, Max: last}, true
+}
+
 // integer decodes a whole number within [lo, hi].
 func (d *decoder) integer(v value, lo, hi int) (int, bool) {
 	s, ok := d.scalar(v)
@@ -389,8 +431,34 @@ func (d *decoder) caFile(v value) (string, bool) {
 	return file.path, true
 }
 
-// network decodes one trusted network: a CIDR prefix, or a bare IP taken
-// as a one-address prefix.
+// networks decodes a list of networks, returning each with its position.
+func (d *decoder) networks(v value) ([]netip.Prefix, []Pos) {
+	items, _ := d.list(v, v.path)
+	var nets []netip.Prefix
+	var at []Pos
+	for _, item := range items {
+		if p, ok := d.network(item); ok {
+			nets = append(nets, p)
+			at = append(at, item.pos())
+		}
+	}
+	return nets, at
+}
+
+// resolverAddr normalises a DNS server address: an IP with an optional
+// port, default 53.
+func resolverAddr(s string) (string, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Zone() == "" && ap.Port() != 0 {
+		return ap.String(), true
+	}
+	if addr, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil && addr.Zone() == "" {
+		return netip.AddrPortFrom(addr, 53).String(), true
+	}
+	return "", false
+}
+
+// network decodes one network: a CIDR prefix, or a bare IP taken as a
+// one-address prefix.
 func (d *decoder) network(v value) (netip.Prefix, bool) {
 	s, ok := d.scalar(v)
 	if !ok {
