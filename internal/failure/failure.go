@@ -202,6 +202,11 @@ type Error struct {
 	// answers with several (431 for oversize request headers, 429 for rate
 	// limits).
 	StatusCode int
+	// RetryAfterSeconds, when more than 0, is the Retry-After the answer
+	// should carry instead of the writer's default (RFC 9110 §10.2.3): the
+	// seconds until a rate-limit token is free, until an ejected target
+	// returns, or the route's maintenance_retry_after.
+	RetryAfterSeconds int
 	// Err is the underlying cause.
 	Err error
 }
