@@ -151,7 +151,7 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 	} else if log, closer, err = accesslog.Open(cfg.AccessLog); err != nil {
 		return nil, err
 	}
-	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: g.resolver})
+	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: g.resolver, Log: g.opts.Log})
 	if err != nil {
 		closer.Close()
 		return nil, err

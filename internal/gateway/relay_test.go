@@ -1,14 +1,17 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portico-proxy/portico/internal/faults"
 )
@@ -177,4 +180,45 @@ func TestUnusualButValidAnswersPassIntact(t *testing.T) {
 			t.Errorf("logged %v request bytes", line["http.request.body.size"])
 		}
 	})
+}
+
+// TestWebSocketUpgradeTunnels: a valid switch is relayed and bytes then
+// flow both ways through the tunnel.
+func TestWebSocketUpgradeTunnels(t *testing.T) {
+	h := startGateway(t, upstreamConfig(startFault(t, faults.UpgradeOK).URL(), ""), nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /chat HTTP/1.1\r\nHost: test\r\n" + strings.Join(websocketFields, "\r\n") + "\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("%d, accept %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+	for _, msg := range []string{"hello", "through the tunnel"} {
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("echo %q: %q, %v", msg, got, err)
+		}
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after closing our side: %q, %v", rest, err)
+	}
+	line := h.logLine(resp.Header.Get("X-Request-Id"))
+	if line["http.response.status_code"] != float64(101) || line["error.type"] != "" {
+		t.Errorf("logged %v %v", line["http.response.status_code"], line["error.type"])
+	}
 }

@@ -109,6 +109,14 @@ func dnsFault(answer faults.DNSAnswer) func(t *testing.T) (string, harnessOption
 	}
 }
 
+// websocketFields ask for a WebSocket upgrade with RFC 6455's sample key.
+var websocketFields = []string{
+	"Connection: Upgrade",
+	"Upgrade: websocket",
+	"Sec-WebSocket-Version: 13",
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+}
+
 func TestTaxonomy(t *testing.T) {
 	closedAddr, err := faults.ClosedAddr()
 	if err != nil {
@@ -279,6 +287,18 @@ routes:
 			name:  "unsupported transfer coding",
 			setup: fault(faults.UnknownTransferCoding, ""),
 			want:  want{status: 502, errorType: "http_response_transfer_coding", params: map[string]any{"coding": faults.UnknownCoding}},
+		},
+		{
+			name:   "upgrade refused: upstream answers 200",
+			setup:  fault(faults.UpgradeRefused, ""),
+			fields: websocketFields,
+			want:   want{status: 502, errorType: "http_upgrade_failed"},
+		},
+		{
+			name:   "upgrade botched: wrong Sec-WebSocket-Accept",
+			setup:  fault(faults.UpgradeBotched, ""),
+			fields: websocketFields,
+			want:   want{status: 502, errorType: "http_upgrade_failed", params: map[string]any{"details": "Sec-WebSocket-Accept"}},
 		},
 		{
 			name:  "upstream's own 502 passes through marked",

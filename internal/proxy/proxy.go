@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +38,7 @@ type Proxy struct {
 	pools     []*upstream.Pool
 	errors    *respond.Writer
 	log       *accesslog.Logger
+	opLog     *slog.Logger
 	trusted   []netip.Prefix
 	name      string
 	via       string
@@ -56,6 +59,9 @@ type route struct {
 type Options struct {
 	AccessLog *accesslog.Logger
 	Resolver  *resolve.Resolver
+	// Log receives what operators must see besides the access log: the
+	// stack of an internal error.
+	Log *slog.Logger
 }
 
 // New builds the proxy for cfg: routes compiled, pools and their balancers
@@ -66,9 +72,13 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	p := &Proxy{
 		errors:    pages,
 		log:       o.AccessLog,
+		opLog:     o.Log,
 		trusted:   cfg.TrustedNetworks,
 		name:      cfg.ProxyName,
 		via:       "1.1 " + cfg.ProxyName,
@@ -143,7 +153,29 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.entry.RequestID = requestID(r, x.trusted)
 	defer x.finish()
+	defer x.recoverInternal()
 	x.serve()
+}
+
+// recoverInternal turns a panic (a bug, or a state that should be
+// impossible) into a 500 proxy_internal_error for this request alone,
+// with the stack in the operator log. An abort is passed on: it is how a
+// broken response is cut.
+func (x *exchange) recoverInternal() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	err := fmt.Errorf("internal error: %v", v)
+	x.p.opLog.Error("internal error serving a request", "request_id", x.entry.RequestID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if x.wroteHead {
+		x.abort(failure.New(failure.ProxyInternalError, failure.PhaseInternal, err))
+		return
+	}
+	x.fail(failure.New(failure.ProxyInternalError, failure.PhaseInternal, err))
 }
 
 func (p *Proxy) isTrusted(a netip.Addr) bool {
@@ -197,7 +229,8 @@ func (x *exchange) serve() {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	treq := x.upstreamRequest(rt)
+	protocol := upgradeRequested(r)
+	treq := x.upstreamRequest(rt, protocol)
 	target.Acquire()
 	defer target.Release()
 	resp, err := target.Endpoint.RoundTrip(ctx, treq)
@@ -205,13 +238,29 @@ func (x *exchange) serve() {
 		x.fail(err)
 		return
 	}
+	if fe := checkUpgrade(r, protocol, resp); fe != nil {
+		resp.Body.Close()
+		fe.Upstream, fe.Target, fe.RequestWritten = rt.pool.Name(), x.entry.Target, true
+		x.fail(fe)
+		return
+	}
+	if resp.Status == http.StatusSwitchingProtocols {
+		x.tunnel(resp)
+		return
+	}
 	x.relay(resp)
 }
 
 // upstreamRequest builds what is sent upstream for the client's request.
-func (x *exchange) upstreamRequest(rt *route) *transport.Request {
+func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request {
 	r := x.r
 	h := forwardHeader(r.Header)
+	if upgrade != "" {
+		// Upgrade is hop-by-hop, so it is asked for again on the upstream
+		// connection rather than forwarded (RFC 9110 §7.8).
+		h["Connection"] = []string{"Upgrade"}
+		h["Upgrade"] = []string{upgrade}
+	}
 	proto := "http"
 	if r.TLS != nil {
 		proto = "https"

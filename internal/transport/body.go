@@ -129,3 +129,37 @@ func GetBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
 
 // PutBuffer returns a buffer taken with GetBuffer.
 func PutBuffer(b *[]byte) { bufferPool.Put(b) }
+
+// Tunnel hands over the connection of a response that switched protocols
+// (101, RFC 9110 §15.2.2): the caller relays bytes both ways and must
+// Close it. Reads start with what is already buffered. The exchange's
+// context and timeouts no longer apply: a tunnel lives as long as both
+// ends keep it open.
+func (b *Body) Tunnel() io.ReadWriteCloser {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if b.upload != nil {
+		b.upload.stop()
+	}
+	b.stop()
+	b.c.SetDeadline(time.Time{})
+	return &tunnel{c: b.c}
+}
+
+// tunnel is an upstream connection after a protocol switch.
+type tunnel struct{ c *conn }
+
+func (t *tunnel) Read(p []byte) (int, error)  { return t.c.br.Read(p) }
+func (t *tunnel) Write(p []byte) (int, error) { return t.c.Conn.Write(p) }
+func (t *tunnel) Close() error                { return t.c.Conn.Close() }
+
+// CloseWrite tells the upstream no more bytes are coming, keeping the
+// other direction open.
+func (t *tunnel) CloseWrite() error {
+	if cw, ok := t.c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -141,7 +141,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 		stop:     stop,
 		ctx:      ctx,
 		upload:   upload,
-		reusable: !resp.Close && framing != h1.UntilClose,
+		reusable: !resp.Close && framing != h1.UntilClose && framing != h1.Tunnel,
 	}
 	return resp, nil
 }
