@@ -77,6 +77,13 @@ func ClassifyDial(err error) *failure.Error { return classifyDial(err) }
 // handshake error.
 func ClassifyHandshake(err error) *failure.Error { return classifyHandshake(err) }
 
+// ClassifyWrite returns the failure the proxy reports for an error
+// writing a request to an upstream.
+func ClassifyWrite(err error) *failure.Error {
+	fe, _ := failure.As(writeFailure(err))
+	return fe
+}
+
 // ClassifyHeadRead returns the failure the proxy reports for an error
 // reading a response head, typed by h1 or not.
 func ClassifyHeadRead(err error) *failure.Error {
