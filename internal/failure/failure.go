@@ -134,7 +134,9 @@ func ParseClass(s string) (Class, bool) {
 // Phase says where in a request's life a failure was detected.
 type Phase uint8
 
-// The phases, in the order a request passes them.
+// The phases, in the order a request passes them, except PhaseReadRequest:
+// it comes first but is numbered last, so that an Error built without a
+// Phase keeps meaning PhaseRoute.
 const (
 	PhaseRoute Phase = iota
 	PhasePolicy
@@ -145,9 +147,12 @@ const (
 	PhaseReadHead
 	PhaseReadBody
 	PhaseInternal
+	// PhaseReadRequest is reading the client's request head or body, before
+	// and while it is forwarded.
+	PhaseReadRequest
 )
 
-var phaseNames = [...]string{"route", "policy", "resolve", "connect", "tls", "write_request", "read_head", "read_body", "internal"}
+var phaseNames = [...]string{"route", "policy", "resolve", "connect", "tls", "write_request", "read_head", "read_body", "internal", "read_request"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
