@@ -42,6 +42,9 @@ type EndpointOptions struct {
 	IdleTimeout time.Duration
 	// MaxBody bounds a response body in bytes; 0 is no limit.
 	MaxBody int64
+	// Prohibited lists networks no connection may go to
+	// (target_policy.deny); addresses inside them are skipped.
+	Prohibited []netip.Prefix
 }
 
 // Endpoint is one upstream target with its pool of idle connections. It is
@@ -56,6 +59,7 @@ type Endpoint struct {
 	maxIdle              int
 	idleTimeout          time.Duration
 	maxBody              int64
+	prohibited           []netip.Prefix
 	dialer               net.Dialer
 
 	// generation counts DropIdle calls; a connection dialled in an older
@@ -81,6 +85,7 @@ func NewEndpoint(o EndpointOptions) *Endpoint {
 		maxIdle:     o.MaxIdle,
 		idleTimeout: o.IdleTimeout,
 		maxBody:     o.MaxBody,
+		prohibited:  o.Prohibited,
 	}
 }
 
