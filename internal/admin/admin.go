@@ -1,66 +1,76 @@
 // Package admin serves the operator's view of a running portico over HTTP:
-// liveness, and the upstream pools with their targets and load.
+// liveness, Prometheus metrics, the upstreams with their load and failures,
+// the recent failures, the configuration, and a live dashboard of them.
 package admin
 
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/metrics"
 	"github.com/portico-proxy/portico/internal/upstream"
 )
 
-// Source gives the admin API the pools being served now; it changes on
-// every reload.
+// Source is what one configuration serves: its pools and the configuration
+// they were built from. It changes on every reload.
 type Source interface {
 	Pools() []*upstream.Pool
+	Config() *config.Config
 }
 
-// Handler returns the admin API.
-func Handler(src func() Source) http.Handler {
+// Options say what the admin API shows.
+type Options struct {
+	// Source returns what is serving now; it is called once per API
+	// request, so a reload shows at once.
+	Source func() Source
+	// Metrics is the process's record of requests and failures.
+	Metrics *metrics.Metrics
+}
+
+// Failures the API returns when no limit is asked for.
+const defaultFailureLimit = 50
+
+// Handler returns the admin API and dashboard.
+func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	mux.Handle("GET /metrics", o.Metrics.Handler())
 	mux.HandleFunc("GET /api/upstreams", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, upstreams(src().Pools()))
+		writeJSON(w, http.StatusOK, upstreams(o.Source().Pools(), o.Metrics))
 	})
+	mux.HandleFunc("GET /api/failures", func(w http.ResponseWriter, r *http.Request) {
+		limit := defaultFailureLimit
+		if s := r.URL.Query().Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				writeJSON(w, http.StatusBadRequest, apiError{"limit must be a whole number of failures, 0 or more; got " + strconv.Quote(s)})
+				return
+			}
+			limit = n
+		}
+		writeJSON(w, http.StatusOK, recentFailures(o.Metrics.Recent(limit)))
+	})
+	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, configSummary(o.Source().Config()))
+	})
+	mux.HandleFunc("GET /{$}", serveDashboard)
 	return mux
 }
 
-// upstreamView is one pool as the API shows it.
-type upstreamView struct {
-	Name    string       `json:"name"`
-	Targets []targetView `json:"targets"`
+// apiError is the body of a refused API request.
+type apiError struct {
+	Error string `json:"error"`
 }
 
-type targetView struct {
-	URL      string `json:"url"`
-	Address  string `json:"address"`
-	InFlight int64  `json:"in_flight"`
-	Idle     int    `json:"idle_connections"`
-}
-
-func upstreams(pools []*upstream.Pool) []upstreamView {
-	out := make([]upstreamView, 0, len(pools))
-	for _, p := range pools {
-		v := upstreamView{Name: p.Name()}
-		for _, t := range p.Targets() {
-			v.Targets = append(v.Targets, targetView{
-				URL:      t.URL(),
-				Address:  t.Endpoint.Name(),
-				InFlight: t.InFlight(),
-				Idle:     t.Endpoint.IdleCount(),
-			})
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

@@ -1,0 +1,217 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/metrics"
+	"github.com/portico-proxy/portico/internal/respond"
+	"github.com/portico-proxy/portico/internal/upstream"
+)
+
+// The JSON shapes below are documented in docs/admin.md; outside tools
+// read them, so fields are only ever added.
+
+// upstreamView is one pool as the API shows it.
+type upstreamView struct {
+	Name string `json:"name"`
+	// Unassigned are the pool's failures before a target was chosen, such
+	// as destination_unavailable when no target was usable.
+	Unassigned outcomeView  `json:"unassigned"`
+	Targets    []targetView `json:"targets"`
+}
+
+type targetView struct {
+	URL      string `json:"url"`
+	Address  string `json:"address"`
+	InFlight int64  `json:"in_flight"`
+	Idle     int    `json:"idle_connections"`
+	outcomeView
+	// Health checks will report the target's state here, as
+	// "health": {"state", "since", "cause"}, filled in by targetOf.
+}
+
+// outcomeView is what happened to the requests of a target, or of a pool
+// before a target was chosen.
+type outcomeView struct {
+	Requests  int64 `json:"requests"`
+	Responses int64 `json:"responses"`
+	Failures  int64 `json:"failures"`
+	Aborted   int64 `json:"aborted"`
+	// FailuresByCause is keyed by RFC 9209 error type.
+	FailuresByCause map[string]int64 `json:"failures_by_cause"`
+	LastFailure     *failureView     `json:"last_failure"`
+	// FailingSince is when the current run of failures began; null once
+	// the target answers again.
+	FailingSince        *time.Time `json:"failing_since"`
+	ConsecutiveFailures int64      `json:"consecutive_failures"`
+}
+
+// failureView is one failed request.
+type failureView struct {
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	Route     string    `json:"route"`
+	Upstream  string    `json:"upstream"`
+	Target    string    `json:"target"`
+	Status    int       `json:"status"`
+	// Cause is the RFC 9209 error type; Explanation says it in plain
+	// words, as the error page does.
+	Cause       string `json:"cause"`
+	Explanation string `json:"explanation"`
+	Details     string `json:"details"`
+	// Aborted is true when the failure came after the response head, so
+	// Status was already sent and the stream was broken.
+	Aborted bool `json:"aborted"`
+}
+
+func upstreams(pools []*upstream.Pool, m *metrics.Metrics) []upstreamView {
+	out := make([]upstreamView, 0, len(pools))
+	for _, p := range pools {
+		v := upstreamView{Name: p.Name(), Unassigned: outcomeOf(m.Stats(p.Name(), "")), Targets: []targetView{}}
+		for _, t := range p.Targets() {
+			v.Targets = append(v.Targets, targetOf(p, t, m))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// targetOf is the one place a target's view is put together.
+func targetOf(p *upstream.Pool, t *upstream.Target, m *metrics.Metrics) targetView {
+	address := t.Endpoint.Name()
+	return targetView{
+		URL:         t.URL(),
+		Address:     address,
+		InFlight:    t.InFlight(),
+		Idle:        t.Endpoint.IdleCount(),
+		outcomeView: outcomeOf(m.Stats(p.Name(), address)),
+	}
+}
+
+func outcomeOf(s metrics.Stats) outcomeView {
+	v := outcomeView{
+		Requests:            s.Requests,
+		Responses:           s.Responses,
+		Failures:            s.Failures,
+		Aborted:             s.Aborts,
+		FailuresByCause:     make(map[string]int64, len(s.ByCause)),
+		ConsecutiveFailures: s.Consecutive,
+	}
+	for _, c := range s.ByCause {
+		v.FailuresByCause[c.Cause.String()] = c.Count
+	}
+	if s.Last.Cause != failure.None {
+		f := failureOf(s.Last)
+		v.LastFailure = &f
+	}
+	if !s.FailingSince.IsZero() {
+		v.FailingSince = &s.FailingSince
+	}
+	return v
+}
+
+func failureOf(f metrics.Failure) failureView {
+	return failureView{
+		Time:        f.Time,
+		RequestID:   f.RequestID,
+		Route:       f.Route,
+		Upstream:    f.Upstream,
+		Target:      f.Target,
+		Status:      f.Status,
+		Cause:       f.Cause.String(),
+		Explanation: respond.ExplainStatus(f.Cause, f.Status),
+		Details:     f.Details,
+		Aborted:     f.Aborted,
+	}
+}
+
+func recentFailures(fs []metrics.Failure) []failureView {
+	out := make([]failureView, len(fs))
+	for i, f := range fs {
+		out[i] = failureOf(f)
+	}
+	return out
+}
+
+// configView summarises the serving configuration. It leaves out nothing
+// secret because the configuration holds no secrets: target URLs may not
+// carry user information, and TLS settings name files, not keys.
+type configView struct {
+	// Path is the file the configuration came from, "" when embedded.
+	Path            string         `json:"path"`
+	Listen          []string       `json:"listen"`
+	Admin           string         `json:"admin"`
+	ProxyName       string         `json:"proxy_name"`
+	ProxyStatus     string         `json:"proxy_status"`
+	TrustedNetworks []string       `json:"trusted_networks"`
+	Upstreams       []upstreamConf `json:"upstreams"`
+	Routes          []routeConf    `json:"routes"`
+}
+
+type upstreamConf struct {
+	Name     string       `json:"name"`
+	Balance  string       `json:"balance"`
+	Targets  []targetConf `json:"targets"`
+	Timeouts timeoutsConf `json:"timeouts"`
+}
+
+type targetConf struct {
+	URL    string `json:"url"`
+	Weight int    `json:"weight"`
+}
+
+// timeoutsConf gives durations as in the file ("2s"); "0s" is no limit.
+type timeoutsConf struct {
+	Connect        string `json:"connect"`
+	ResponseHeader string `json:"response_header"`
+	Read           string `json:"read"`
+	Write          string `json:"write"`
+	Request        string `json:"request"`
+}
+
+type routeConf struct {
+	Host        string `json:"host"`
+	PathPrefix  string `json:"path_prefix"`
+	StripPrefix bool   `json:"strip_prefix"`
+	Upstream    string `json:"upstream"`
+}
+
+func configSummary(c *config.Config) configView {
+	v := configView{
+		Path:            c.Path,
+		Listen:          c.Listen,
+		Admin:           c.Admin,
+		ProxyName:       c.ProxyName,
+		ProxyStatus:     c.ProxyStatus.String(),
+		TrustedNetworks: make([]string, len(c.TrustedNetworks)),
+		Upstreams:       make([]upstreamConf, len(c.Upstreams)),
+		Routes:          make([]routeConf, len(c.Routes)),
+	}
+	for i, n := range c.TrustedNetworks {
+		v.TrustedNetworks[i] = n.String()
+	}
+	for i, u := range c.Upstreams {
+		uc := upstreamConf{
+			Name:    u.Name,
+			Balance: string(u.Balance),
+			Targets: make([]targetConf, len(u.Targets)),
+			Timeouts: timeoutsConf{
+				Connect:        u.Timeouts.Connect.String(),
+				ResponseHeader: u.Timeouts.ResponseHeader.String(),
+				Read:           u.Timeouts.Read.String(),
+				Write:          u.Timeouts.Write.String(),
+				Request:        u.Timeouts.Request.String(),
+			},
+		}
+		for j, t := range u.Targets {
+			uc.Targets[j] = targetConf{URL: t.URL.String(), Weight: t.Weight}
+		}
+		v.Upstreams[i] = uc
+	}
+	for i, r := range c.Routes {
+		v.Routes[i] = routeConf{Host: r.Host, PathPrefix: r.PathPrefix, StripPrefix: r.StripPrefix, Upstream: r.Upstream}
+	}
+	return v
+}
