@@ -5,12 +5,13 @@
 package accesslog
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"strconv"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portico-proxy/portico/internal/config"
 )
@@ -38,27 +39,17 @@ type Entry struct {
 	Details string
 }
 
-// Logger writes entries. A nil *Logger discards them.
+// Logger writes entries, one write per line so lines from concurrent
+// requests never interleave. A nil *Logger discards them.
 type Logger struct {
-	h slog.Handler
+	mu   sync.Mutex // serialises writes to w
+	w    io.Writer
+	text bool
 }
 
 // New returns a logger writing format ("json" or "text") to w.
 func New(w io.Writer, format string) *Logger {
-	opts := &slog.HandlerOptions{ReplaceAttr: dropLevel}
-	if format == "text" {
-		return &Logger{h: slog.NewTextHandler(w, opts)}
-	}
-	return &Logger{h: slog.NewJSONHandler(w, opts)}
-}
-
-// dropLevel drops slog's level key: every access line is the same
-// level, and the message says what the line is.
-func dropLevel(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && a.Key == slog.LevelKey {
-		return slog.Attr{}
-	}
-	return a
+	return &Logger{w: w, text: format == "text"}
 }
 
 // Open returns the logger c describes and the file to close when it is
@@ -81,31 +72,166 @@ type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
 
+// lines holds line buffers: encoding a line allocates nothing once warm.
+var lines = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
 // Log writes e as one line.
 func (l *Logger) Log(e *Entry) {
 	if l == nil {
 		return
 	}
-	r := slog.NewRecord(e.Start, slog.LevelInfo, "request", 0)
-	r.AddAttrs(
-		slog.String("request_id", e.RequestID),
-		slog.String("client.address", e.ClientAddr),
-		slog.String("http.request.method", e.Method),
-		slog.String("server.address", e.Host),
-		slog.String("url.path", e.Path),
-		slog.String("network.protocol.version", e.Proto),
-		slog.Int("http.response.status_code", e.Status),
-		slog.Int64("http.request.body.size", e.BytesIn),
-		slog.Int64("http.response.body.size", e.BytesOut),
-		slog.Float64("duration_ms", float64(e.Duration.Microseconds())/1000),
-		slog.String("route", e.Route),
-		slog.String("upstream", e.Upstream),
-		slog.String("upstream.address", e.Target),
-		slog.Int("attempts", e.Attempts),
-		slog.String("error.type", e.Cause),
-	)
+	bp := lines.Get().(*[]byte)
+	b := l.encode((*bp)[:0], e)
+	l.mu.Lock()
+	l.w.Write(b)
+	l.mu.Unlock()
+	*bp = b
+	lines.Put(bp)
+}
+
+// encode appends e as one JSON object or one logfmt line.
+func (l *Logger) encode(b []byte, e *Entry) []byte {
+	enc := encoder{b: b, text: l.text}
+	enc.begin()
+	enc.time("time", e.Start)
+	enc.str("msg", "request")
+	enc.str("request_id", e.RequestID)
+	enc.str("client.address", e.ClientAddr)
+	enc.str("http.request.method", e.Method)
+	enc.str("server.address", e.Host)
+	enc.str("url.path", e.Path)
+	enc.str("network.protocol.version", e.Proto)
+	enc.int("http.response.status_code", int64(e.Status))
+	enc.int("http.request.body.size", e.BytesIn)
+	enc.int("http.response.body.size", e.BytesOut)
+	enc.millis("duration_ms", e.Duration)
+	enc.str("route", e.Route)
+	enc.str("upstream", e.Upstream)
+	enc.str("upstream.address", e.Target)
+	enc.int("attempts", int64(e.Attempts))
+	enc.str("error.type", e.Cause)
 	if e.Details != "" {
-		r.AddAttrs(slog.String("error.message", e.Details))
+		enc.str("error.message", e.Details)
 	}
-	_ = l.h.Handle(context.Background(), r)
+	return enc.end()
+}
+
+// encoder appends key/value pairs as JSON or logfmt.
+type encoder struct {
+	b     []byte
+	text  bool
+	first bool
+}
+
+func (e *encoder) begin() {
+	e.first = true
+	if !e.text {
+		e.b = append(e.b, '{')
+	}
+}
+
+func (e *encoder) end() []byte {
+	if !e.text {
+		e.b = append(e.b, '}')
+	}
+	return append(e.b, '\n')
+}
+
+func (e *encoder) key(k string) {
+	if !e.first {
+		if e.text {
+			e.b = append(e.b, ' ')
+		} else {
+			e.b = append(e.b, ',')
+		}
+	}
+	e.first = false
+	if e.text {
+		e.b = append(e.b, k...)
+		e.b = append(e.b, '=')
+		return
+	}
+	e.b = append(e.b, '"')
+	e.b = append(e.b, k...)
+	e.b = append(e.b, '"', ':')
+}
+
+func (e *encoder) str(k, v string) {
+	e.key(k)
+	if e.text && v != "" && !needsQuoting(v) {
+		e.b = append(e.b, v...)
+		return
+	}
+	e.b = appendQuoted(e.b, v)
+}
+
+func (e *encoder) int(k string, v int64) {
+	e.key(k)
+	e.b = strconv.AppendInt(e.b, v, 10)
+}
+
+func (e *encoder) millis(k string, d time.Duration) {
+	e.key(k)
+	e.b = strconv.AppendFloat(e.b, float64(d.Microseconds())/1000, 'f', -1, 64)
+}
+
+func (e *encoder) time(k string, t time.Time) {
+	e.key(k)
+	if !e.text {
+		e.b = append(e.b, '"')
+	}
+	e.b = t.AppendFormat(e.b, time.RFC3339Nano)
+	if !e.text {
+		e.b = append(e.b, '"')
+	}
+}
+
+// needsQuoting reports whether a logfmt value must be quoted.
+func needsQuoting(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// appendQuoted appends s as a JSON string (RFC 8259 §7), which logfmt
+// readers also accept. Invalid UTF-8 becomes U+FFFD, so a line always
+// parses whatever a client sent.
+func appendQuoted(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < ' ':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
