@@ -64,6 +64,7 @@ const (
 	colCPU      = "proxy_cpu_us_per_req"
 	colBusy     = "proxy_core_busy_pct"
 	colOthers   = "proxy_core_others_pct"
+	colLoad     = "load_core_busy_pct"
 	statusOK    = "ok"
 	medianRound = "median"
 )
@@ -262,64 +263,72 @@ func writeTables(w io.Writer, s *summary) error {
 
 	b.WriteString("## Proxy CPU per request\n\n")
 	b.WriteString("Microseconds of the proxy's CPU time per request, median over the rounds; lower is better.\n\n")
-	b.WriteString("| scenario |")
+	head := []string{"scenario"}
 	for _, p := range s.proxies {
-		fmt.Fprintf(&b, " %s |", displayName(p))
+		head = append(head, displayName(p))
 	}
 	for _, ref := range porticoRefs {
-		fmt.Fprintf(&b, " portico per core vs %s |", displayName(ref))
+		head = append(head, "portico per core vs "+displayName(ref))
 	}
-	b.WriteString("\n|---|")
-	b.WriteString(strings.Repeat("--:|", len(s.proxies)+len(porticoRefs)))
-	b.WriteString("\n")
+	var rows [][]string
 	for _, scenario := range s.scenarios {
-		fmt.Fprintf(&b, "| %s |", scenario)
+		line := []string{scenario}
 		for _, p := range s.proxies {
-			fmt.Fprintf(&b, " %s |", cpuOrStatus(s.get(scenario, p)))
+			line = append(line, cpuOrStatus(s.get(scenario, p)))
 		}
 		for _, ref := range porticoRefs {
-			fmt.Fprintf(&b, " %s |", perCore(s.get(scenario, ref), s.get(scenario, "portico")))
+			line = append(line, perCore(s.get(scenario, ref), s.get(scenario, "portico")))
 		}
-		b.WriteString("\n")
+		rows = append(rows, line)
 	}
+	writeTable(&b, head, rows)
 
+	head = []string{"proxy", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "CPU µs/req"}
+	for _, ref := range refs {
+		head = append(head, "per core vs "+displayName(ref))
+	}
+	head = append(head, "proxy core busy", "others on proxy core", "load core busy")
 	for _, scenario := range s.scenarios {
 		title := scenario
 		if t, ok := scenarioTitles[scenario]; ok {
 			title += ": " + t
 		}
 		fmt.Fprintf(&b, "\n### %s\n\n", title)
-		b.WriteString("| proxy | req/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req |")
-		for _, ref := range refs {
-			fmt.Fprintf(&b, " per core vs %s |", displayName(ref))
-		}
-		b.WriteString(" proxy core busy | others on that core |\n|---|")
-		b.WriteString(strings.Repeat("--:|", 8+len(refs)))
-		b.WriteString("\n")
+		rows = rows[:0]
 		for _, p := range s.proxies {
 			c := s.get(scenario, p)
 			if c == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s |", displayName(p))
-			if c.median[colStatus] != statusOK {
-				fmt.Fprintf(&b, " %s: %s |", c.median[colStatus], c.median[colNote])
-				b.WriteString(strings.Repeat(" |", 7+len(refs)))
-				b.WriteString("\n")
+			m := c.median
+			if m[colStatus] != statusOK {
+				rows = append(rows, []string{displayName(p), m[colStatus] + ": " + m[colNote]})
 				continue
 			}
-			m := c.median
-			fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s |",
-				thousands(m[colRPS]), millis(m[colP50]), millis(m[colP99]), millis(m[colP999]),
-				m[colErrors], oneDecimal(m[colCPU]))
+			line := []string{displayName(p), thousands(m[colRPS]), millis(m[colP50]), millis(m[colP99]),
+				millis(m[colP999]), m[colErrors], oneDecimal(m[colCPU])}
 			for _, ref := range refs {
-				fmt.Fprintf(&b, " %s |", perCore(s.get(scenario, ref), c))
+				line = append(line, perCore(s.get(scenario, ref), c))
 			}
-			fmt.Fprintf(&b, " %s%% | %s%% |\n", m[colBusy], m[colOthers])
+			line = append(line, m[colBusy]+"%", m[colOthers]+"%", m[colLoad]+"%")
+			rows = append(rows, line)
 		}
+		writeTable(&b, head, rows)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTable writes a Markdown table with the first column left-aligned
+// and the others, numbers, right-aligned. A short row is padded with empty
+// cells.
+func writeTable(b *strings.Builder, head []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n")
+	b.WriteString("|---|" + strings.Repeat("--:|", len(head)-1) + "\n")
+	for _, row := range rows {
+		cells := append(slices.Clone(row), make([]string, len(head)-len(row))...)
+		b.WriteString(strings.TrimRight("| "+strings.Join(cells, " | ")+" |", " ") + "\n")
+	}
 }
 
 func cpuOrStatus(c *cell) string {
