@@ -38,7 +38,17 @@ func (e *Endpoint) dial(ctx context.Context) (net.Conn, error) {
 	}
 	var conn net.Conn
 	var firstErr error
+	var prohibited netip.Addr
+	var prohibitedBy netip.Prefix
+	tried := false
 	for _, a := range addrs {
+		if network, denied := e.prohibitedNetwork(a); denied {
+			if !prohibited.IsValid() {
+				prohibited, prohibitedBy = a, network
+			}
+			continue
+		}
+		tried = true
 		conn, err = e.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, e.port).String())
 		if err == nil {
 			break
@@ -49,6 +59,9 @@ func (e *Endpoint) dial(ctx context.Context) (net.Conn, error) {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if !tried {
+		return nil, e.annotate(e.prohibitedFailure(prohibited, prohibitedBy, len(addrs)), false)
 	}
 	if conn == nil {
 		return nil, e.annotate(classifyDial(firstErr), false)
@@ -89,6 +102,34 @@ func ClassifyWrite(err error) *failure.Error {
 func ClassifyHeadRead(err error) *failure.Error {
 	fe, _ := failure.As(headFailure(err))
 	return fe
+}
+
+// prohibitedNetwork returns the target_policy.deny network holding a, if
+// any. An IPv4-mapped IPv6 address is an IPv4 address on the wire, so it is
+// checked as one: "::ffff:169.254.169.254" must not slip past
+// "169.254.0.0/16".
+func (e *Endpoint) prohibitedNetwork(a netip.Addr) (netip.Prefix, bool) {
+	a = a.Unmap()
+	for _, n := range e.prohibited {
+		if n.Contains(a) {
+			return n, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// prohibitedFailure explains a target none of whose addresses may be
+// dialled; it names the first one and the rule that denies it.
+func (e *Endpoint) prohibitedFailure(a netip.Addr, by netip.Prefix, count int) *failure.Error {
+	rule := "target_policy.deny " + by.String()
+	details := a.String() + " is in " + rule
+	if _, err := netip.ParseAddr(e.host); err != nil {
+		details = e.host + " resolved to " + a.String() + ", which is in " + rule
+		if count > 1 {
+			details += " (all " + strconv.Itoa(count) + " of its addresses are denied)"
+		}
+	}
+	return failure.Newf(failure.DestinationIPProhibited, failure.PhaseConnect, details)
 }
 
 // classifyDial maps a TCP connect error to its class.
