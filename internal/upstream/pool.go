@@ -1,22 +1,26 @@
 // Package upstream holds the runtime form of each configured upstream: its
-// targets with their connections, addresses and load, and the balancer that
-// picks one of them for a request.
+// targets with their connections, addresses, load and health, and the
+// balancer that picks one of them for a request.
 package upstream
 
 import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/portico-proxy/portico/internal/balancer"
 	"github.com/portico-proxy/portico/internal/config"
 	"github.com/portico-proxy/portico/internal/failure"
 	"github.com/portico-proxy/portico/internal/h1"
+	"github.com/portico-proxy/portico/internal/health"
 	"github.com/portico-proxy/portico/internal/resolve"
 	"github.com/portico-proxy/portico/internal/transport"
 )
@@ -29,6 +33,16 @@ type Pool struct {
 	balancer *balancer.Balancer
 	hashOn   config.HashKey
 	timeouts config.Timeouts
+	health   *health.Monitor
+	// check is the active health check, nil when there is none.
+	check *config.HealthCheck
+
+	// maxInFlight is max_in_flight (0: no limit); inFlight counts the
+	// requests admitted and not yet released.
+	maxInFlight int64
+	inFlight    atomic.Int64
+	// release is p.leave, made once so that Admit allocates nothing.
+	release func()
 }
 
 // Target is one server of a pool.
@@ -38,6 +52,11 @@ type Target struct {
 	url      string
 	inFlight atomic.Int64
 	addrs    *addresses
+	pool     *Pool
+	index    int
+	// authority is the Host a health check sends: the target's host, and
+	// its port unless it is the scheme's default.
+	authority string
 }
 
 // URL returns the target's URL as configured.
@@ -52,11 +71,30 @@ func (t *Target) Acquire() { t.inFlight.Add(1) }
 // Release ends a request counted by Acquire.
 func (t *Target) Release() { t.inFlight.Add(-1) }
 
+// Health returns the target's current health.
+func (t *Target) Health() health.Status { return t.pool.health.Status(t.index) }
+
+// Report records the outcome of one attempt on the target, for passive
+// ejection: class is the attempt's failure (failure.None when a response
+// head arrived) and status the response's status (0 when none). Report
+// every attempt, retries included; health.IsTargetFailure says which
+// outcomes count.
+func (t *Target) Report(class failure.Class, status int) {
+	t.pool.health.Report(t.index, class, status)
+}
+
 // Options carry what pools share.
 type Options struct {
 	// Resolver resolves target host names.
 	Resolver *resolve.Resolver
 	Limits   config.Limits
+	// Prohibited lists the networks no connection may go to
+	// (Config.TargetPolicy.Deny).
+	Prohibited []netip.Prefix
+	// Logger receives the targets' changes of health; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock ejections are timed by (default time.Now).
+	Now func() time.Time
 }
 
 // New builds the pool for u.
@@ -65,8 +103,10 @@ func New(u *config.Upstream, o Options) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 	}
-	p := &Pool{name: u.Name, hashOn: u.HashOn, timeouts: u.Timeouts}
+	p := &Pool{name: u.Name, hashOn: u.HashOn, timeouts: u.Timeouts, check: u.HealthCheck, maxInFlight: int64(u.MaxInFlight)}
+	p.release = p.leave
 	weighted := make([]balancer.Target, len(u.Targets))
+	names := make([]string, len(u.Targets))
 	for i, tc := range u.Targets {
 		weighted[i] = balancer.Target{Name: tc.URL.String(), Weight: tc.Weight}
 		host := tc.URL.Hostname()
@@ -82,7 +122,8 @@ func New(u *config.Upstream, o Options) (*Pool, error) {
 			}
 		}
 		addrs := newAddresses(host, u.ResolveEvery, o.Resolver)
-		t := &Target{url: tc.URL.String(), addrs: addrs}
+		t := &Target{url: tc.URL.String(), addrs: addrs, pool: p, index: i, authority: authority(tc.URL.Scheme, host, tc.URL.Port())}
+		names[i] = t.url
 		t.Endpoint = transport.NewEndpoint(transport.EndpointOptions{
 			Upstream:    u.Name,
 			Name:        net.JoinHostPort(host, tc.URL.Port()),
@@ -95,6 +136,7 @@ func New(u *config.Upstream, o Options) (*Pool, error) {
 			MaxIdle:     u.MaxIdlePerTarget,
 			IdleTimeout: u.IdleTimeout,
 			MaxBody:     o.Limits.ResponseBodyBytes,
+			Prohibited:  o.Prohibited,
 		})
 		addrs.changed = t.Endpoint.DropIdle
 		p.targets = append(p.targets, t)
@@ -107,7 +149,28 @@ func New(u *config.Upstream, o Options) (*Pool, error) {
 	for _, t := range p.targets {
 		t.addrs.start()
 	}
+	p.health = health.NewMonitor(health.Options{
+		Upstream: u.Name,
+		Targets:  names,
+		Check:    u.HealthCheck,
+		Probe:    p.probe,
+		Outlier:  u.Outlier,
+		Logger:   o.Logger,
+		Now:      o.Now,
+	})
 	return p, nil
+}
+
+// authority is a target's host with its port, leaving out the scheme's
+// default port as clients do (RFC 9110 §7.2).
+func authority(scheme, host, port string) string {
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // clientTLS builds the TLS settings shared by a pool's https targets.
@@ -141,15 +204,22 @@ func (p *Pool) Targets() []*Target { return p.targets }
 // Timeouts returns the pool's timeouts.
 func (p *Pool) Timeouts() config.Timeouts { return p.timeouts }
 
-// Pick chooses a target for a request with hash key key, among those usable
-// accepts (nil: all). It fails with destination_unavailable when none is
-// left.
+// Pick chooses a target for a request with hash key key, among the targets
+// that are neither down nor ejected and that usable accepts (nil: all). It
+// fails with destination_unavailable, naming the targets out and why, when
+// none is left; no connection is attempted then. It allocates nothing
+// when it finds a target.
 func (p *Pool) Pick(key uint64, usable func(i int) bool) (*Target, error) {
-	i := p.balancer.Pick(key, usable)
+	var i int
+	if p.health.AllUsable() {
+		i = p.balancer.Pick(key, usable)
+	} else {
+		i = p.balancer.Pick(key, func(i int) bool {
+			return p.health.Usable(i) && (usable == nil || usable(i))
+		})
+	}
 	if i < 0 {
-		fe := failure.Newf(failure.DestinationUnavailable, failure.PhaseRoute, "no usable target in upstream "+strconv.Quote(p.name))
-		fe.Upstream = p.name
-		return nil, fe
+		return nil, p.unavailable()
 	}
 	return p.targets[i], nil
 }
@@ -171,9 +241,10 @@ func (p *Pool) HashKey(r *http.Request, clientIP string) uint64 {
 	return 0
 }
 
-// Close retires the pool: idle connections close now, busy ones when their
-// request ends.
+// Close retires the pool: health checks stop, idle connections close now,
+// busy ones when their request ends.
 func (p *Pool) Close() {
+	p.health.Close()
 	for _, t := range p.targets {
 		t.addrs.close()
 		t.Endpoint.CloseIdle()
