@@ -47,8 +47,8 @@ func (c *clock) Advance(d time.Duration) {
 type logRecorder chan map[string]string
 
 func (l logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l logRecorder) WithAttrs([]slog.Attr) slog.Handler        { return l }
-func (l logRecorder) WithGroup(string) slog.Handler             { return l }
+func (l logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l logRecorder) WithGroup(string) slog.Handler            { return l }
 func (l logRecorder) Handle(_ context.Context, r slog.Record) error {
 	fields := map[string]string{"msg": r.Message}
 	r.Attrs(func(a slog.Attr) bool {
