@@ -87,7 +87,7 @@ type poolOptions struct {
 
 // newPool builds the pool "app" from a YAML upstream definition, so the
 // configuration keys are exercised as users write them.
-func newPool(t *testing.T, upstreamYAML string, o poolOptions) *upstream.Pool {
+func newPool(t testing.TB, upstreamYAML string, o poolOptions) *upstream.Pool {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("upstreams:\n  app:\n"+upstreamYAML), nil)
 	if err != nil {
@@ -633,4 +633,25 @@ upstreams:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not abandon a check under way")
 	}
+}
+
+func BenchmarkPick(b *testing.B) {
+	targets := `    targets: ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3", "http://127.0.0.1:4"]
+    outlier: {consecutive_failures: 1, eject_for: 1h}
+`
+	b.Run("all up", func(b *testing.B) {
+		p := newPool(b, targets, poolOptions{})
+		b.ReportAllocs()
+		for b.Loop() {
+			p.Pick(0, nil)
+		}
+	})
+	b.Run("one ejected", func(b *testing.B) {
+		p := newPool(b, targets, poolOptions{})
+		p.Targets()[1].Report(failure.ConnectionRefused, 0)
+		b.ReportAllocs()
+		for b.Loop() {
+			p.Pick(0, nil)
+		}
+	})
 }
