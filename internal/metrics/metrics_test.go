@@ -202,6 +202,11 @@ func TestStreakStartsAtFirstFailureAndEndsWithAResponse(t *testing.T) {
 	if s.Last.RequestID != "b" || s.Responses != 1 {
 		t.Errorf("after a response the last failure (%q) and the response count (%d) must remain", s.Last.RequestID, s.Responses)
 	}
+	target.Abort(Failure{RequestID: "c", Status: 200, Cause: failure.HTTPResponseIncomplete})
+	s = m.Stats("app", "127.0.0.1:3001")
+	if s.Requests != 3 || s.Failures != 3 || s.Aborts != 1 {
+		t.Errorf("requests %d, failures %d, aborts %d; want 3 attempts (two failed, one answered then aborted)", s.Requests, s.Failures, s.Aborts)
+	}
 }
 
 func TestFailuresBeforeATargetHaveNoStreak(t *testing.T) {

@@ -80,8 +80,11 @@ func (o *outcomes) fail(f *Failure) {
 
 // Stats is one target's record as the admin API shows it.
 type Stats struct {
-	// Responses counts response heads received; Failures every failure,
-	// Aborts among them those after the head was sent.
+	// Requests counts the attempts: each ended in a response head or a
+	// failure before one. Responses counts response heads received;
+	// Failures every failure, Aborts among them those after the head was
+	// sent.
+	Requests  int64
 	Responses int64
 	Failures  int64
 	Aborts    int64
@@ -125,6 +128,7 @@ func (m *Metrics) Stats(upstreamName, target string) Stats {
 		s.Failures += n
 		s.Aborts += a
 	}
+	s.Requests = s.Responses + s.Failures - s.Aborts
 	o.mu.Lock()
 	s.Last, s.FailingSince, s.Consecutive = o.last, o.since, o.streak.Load()
 	o.mu.Unlock()
