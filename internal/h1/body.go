@@ -3,7 +3,11 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"net/http"
+
+	"github.com/portico-proxy/portico/internal/failure"
 )
 
 // Limits of chunked framing.
@@ -25,17 +29,22 @@ const (
 	chunkDone
 )
 
-// BodyReader reads one response body as its framing delimits it, returning
-// io.EOF at its end. Its zero value is not usable; NewBodyReader or Reset
-// prepares it, and Reset lets a caller reuse one.
+// BodyReader reads one response or request body as its framing delimits
+// it, returning io.EOF at its end. Its zero value is not usable;
+// NewBodyReader, NewRequestBodyReader, Reset or ResetRequest prepares it, and
+// the Reset methods let a caller reuse one.
 //
 // Errors: a body that ends before its framing says (short of
-// Content-Length, inside a chunk) or breaks its chunked framing is an
-// http_response_incomplete *failure.Error; any other error of the
-// underlying reader is returned wrapped and unclassified, so the caller can
-// tell a read timeout from a reset.
+// Content-Length, inside a chunk) or breaks its chunked framing is a
+// *failure.Error: http_response_incomplete for a response; for a request
+// http_request_error with status 400 in PhaseReadRequest, wrapping
+// io.ErrUnexpectedEOF where the client stopped sending, after which the
+// connection must be closed, since where the next request starts is
+// unknown. Any other error of the underlying reader is returned wrapped and
+// unclassified, so the caller can tell a read timeout from a reset.
 type BodyReader struct {
 	br        *bufio.Reader
+	request   bool // the body is a client's request body
 	framing   Framing
 	remaining int64 // Length: bytes left; Chunked: bytes left in this chunk
 	length    int64 // Length: the whole, for error details
@@ -56,12 +65,29 @@ func NewBodyReader(br *bufio.Reader, h *ResponseHead, f Framing) *BodyReader {
 	return r
 }
 
-// Reset makes r read the body that follows h on br, framed as f.
+// NewRequestBodyReader returns a reader of the request body that follows h
+// on br, framed as h.Framing says.
+func NewRequestBodyReader(br *bufio.Reader, h *RequestHead) *BodyReader {
+	r := new(BodyReader)
+	r.ResetRequest(br, h)
+	return r
+}
+
+// Reset makes r read the response body that follows h on br, framed as f.
 func (r *BodyReader) Reset(br *bufio.Reader, h *ResponseHead, f Framing) {
-	*r = BodyReader{br: br, framing: f, trailers: r.trailers[:0], line: r.line[:0]}
+	r.reset(br, false, f, h.ContentLength)
+}
+
+// ResetRequest makes r read the request body that follows h on br.
+func (r *BodyReader) ResetRequest(br *bufio.Reader, h *RequestHead) {
+	r.reset(br, true, h.Framing(), h.ContentLength)
+}
+
+func (r *BodyReader) reset(br *bufio.Reader, request bool, f Framing, contentLength int64) {
+	*r = BodyReader{br: br, request: request, framing: f, trailers: r.trailers[:0], line: r.line[:0]}
 	switch f {
 	case Length:
-		r.remaining, r.length = h.ContentLength, h.ContentLength
+		r.remaining, r.length = contentLength, contentLength
 		if r.remaining <= 0 {
 			r.err = io.EOF
 		}
@@ -109,9 +135,9 @@ func (r *BodyReader) readLength(p []byte) (int, error) {
 	r.remaining -= int64(n)
 	switch {
 	case err != nil && isEOF(err):
-		return n, incomplete(io.ErrUnexpectedEOF, "response body ended after %d of %d bytes (Content-Length)", r.read+int64(n), r.length)
+		return n, r.broken(io.ErrUnexpectedEOF, "%s body ended after %d of %d bytes (Content-Length)", r.side(), r.read+int64(n), r.length)
 	case err != nil:
-		return n, readError("response body", err)
+		return n, r.readError(err)
 	case r.remaining == 0:
 		return n, io.EOF
 	}
@@ -128,7 +154,7 @@ func (r *BodyReader) readUntilClose(p []byte) (int, error) {
 		// and nothing else delimits it (RFC 9112 §8).
 		return n, incomplete(err, "connection cut after %d bytes of a close-delimited body", r.read+int64(n))
 	case err != nil:
-		return n, readError("response body", err)
+		return n, r.readError(err)
 	}
 	return n, nil
 }
@@ -150,9 +176,9 @@ func (r *BodyReader) readChunked(p []byte) (int, error) {
 	r.remaining -= int64(n)
 	if err != nil {
 		if isEOF(err) {
-			return n, incomplete(io.ErrUnexpectedEOF, "response body ended inside a chunk, after %d bytes", r.read+int64(n))
+			return n, r.broken(io.ErrUnexpectedEOF, "%s body ended inside a chunk, after %d bytes", r.side(), r.read+int64(n))
 		}
-		return n, readError("response body", err)
+		return n, r.readError(err)
 	}
 	if r.remaining > 0 {
 		return n, nil
@@ -192,7 +218,7 @@ func (r *BodyReader) step() error {
 			return r.framingReadError(err, "before the CRLF after chunk data")
 		}
 		if crlf[0] != '\r' || crlf[1] != '\n' {
-			return incomplete(nil, "chunk data not followed by CRLF")
+			return r.broken(nil, "chunk data not followed by CRLF")
 		}
 		r.br.Discard(2)
 		r.state = chunkSize
@@ -202,15 +228,15 @@ func (r *BodyReader) step() error {
 			return err
 		}
 		if line == nil {
-			return incomplete(nil, "chunk-size line longer than %d bytes", maxChunkLine)
+			return r.broken(nil, "chunk-size line longer than %d bytes", maxChunkLine)
 		}
 		content, problem := lineContent(line, false)
 		if problem != "" {
-			return incomplete(nil, "%s in a chunk-size line", problem)
+			return r.broken(nil, "%s in a chunk-size line", problem)
 		}
 		size, problem := parseChunkSize(content)
 		if problem != "" {
-			return incomplete(nil, "%s", problem)
+			return r.broken(nil, "%s", problem)
 		}
 		if size == 0 {
 			r.state = chunkTrailer
@@ -225,9 +251,35 @@ func (r *BodyReader) step() error {
 
 func (r *BodyReader) framingReadError(err error, where string) error {
 	if isEOF(err) {
-		return incomplete(io.ErrUnexpectedEOF, "response body ended %s, after %d bytes", where, r.read)
+		return r.broken(io.ErrUnexpectedEOF, "%s body ended %s, after %d bytes", r.side(), where, r.read)
 	}
-	return readError("response body", err)
+	return r.readError(err)
+}
+
+// side names the body in messages.
+func (r *BodyReader) side() string {
+	if r.request {
+		return "request"
+	}
+	return "response"
+}
+
+// broken is a body that ended, or broke its framing, before its end.
+func (r *BodyReader) broken(cause error, format string, args ...any) error {
+	if !r.request {
+		return incomplete(cause, format, args...)
+	}
+	return &failure.Error{
+		Class:      failure.HTTPRequestError,
+		Phase:      failure.PhaseReadRequest,
+		StatusCode: http.StatusBadRequest,
+		Details:    fmt.Sprintf(format, args...),
+		Err:        cause,
+	}
+}
+
+func (r *BodyReader) readError(err error) error {
+	return readError(r.side()+" body", err)
 }
 
 // parseChunkSize parses
@@ -318,12 +370,12 @@ func (r *BodyReader) readTrailerLine() error {
 		return err
 	}
 	if line == nil {
-		return incomplete(nil, "trailer section exceeds the limit of %d bytes", maxTrailerSection)
+		return r.broken(nil, "trailer section exceeds the limit of %d bytes", maxTrailerSection)
 	}
 	r.trailerN += len(line)
 	content, problem := lineContent(line, false)
 	if problem != "" {
-		return incomplete(nil, "%s in the trailer section", problem)
+		return r.broken(nil, "%s in the trailer section", problem)
 	}
 	if len(content) == 0 {
 		r.state = chunkDone
@@ -331,7 +383,7 @@ func (r *BodyReader) readTrailerLine() error {
 	}
 	sp, problem := parseFieldLine(content, false)
 	if problem != "" {
-		return incomplete(nil, "malformed trailer: %s", problem)
+		return r.broken(nil, "malformed trailer: %s", problem)
 	}
 	s := string(content)
 	r.trailers = append(r.trailers, Field{Name: s[:sp.nameEnd], Value: s[sp.valStart:sp.valEnd]})

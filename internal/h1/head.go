@@ -140,47 +140,72 @@ func (h *ResponseHead) readLines(br *bufio.Reader, lim Limits) (reasonStart, rea
 	}
 }
 
-// readLine appends one line, terminator included, to h.raw. It consumes no
-// byte past a limit, so which limit fails is a function of the bytes alone,
-// not of how they were split into reads.
+// readLine appends one line, terminator included, to h.raw.
 func (h *ResponseHead) readLine(br *bufio.Reader, lineNo, lineLimit, sectionLimit int) error {
 	start := len(h.raw)
+	raw, hit, err := appendHeadLine(br, h.raw, lineLimit, sectionLimit)
+	h.raw = raw
+	switch {
+	case err != nil && isEOF(err):
+		return &failure.Error{
+			Class:   failure.HTTPProtocolError,
+			Phase:   failure.PhaseReadHead,
+			Details: fmt.Sprintf("response head truncated after %d bytes", len(h.raw)),
+			Err:     err,
+		}
+	case err != nil:
+		return readError("response head", err)
+	case hit == lineLimitHit:
+		return lineTooLong(h.raw[start:], lineNo, lineLimit)
+	case hit == sectionLimitHit:
+		return &failure.Error{
+			Class:   failure.HTTPResponseHeaderSectionSize,
+			Phase:   failure.PhaseReadHead,
+			Details: fmt.Sprintf("response header section exceeds the limit of %d bytes", sectionLimit),
+			Params:  []failure.Param{failure.IntParam("header-section-size", int64(sectionLimit))},
+		}
+	}
+	return nil
+}
+
+// limitHit names the limit that stopped a head line, if any.
+type limitHit uint8
+
+const (
+	withinLimits limitHit = iota
+	lineLimitHit
+	sectionLimitHit
+)
+
+// appendHeadLine appends one line of a head, terminator included, to raw,
+// which holds the head so far. It consumes no byte past a limit, so which
+// limit fails is a function of the bytes alone, not of how they were split
+// into reads; past a limit raw ends with the bytes up to it, for the field
+// name. Errors of br are returned as they are, for the caller to classify.
+func appendHeadLine(br *bufio.Reader, raw []byte, lineLimit, sectionLimit int) ([]byte, limitHit, error) {
+	start := len(raw)
 	for {
 		if _, err := br.Peek(1); err != nil {
-			if isEOF(err) {
-				return &failure.Error{
-					Class:   failure.HTTPProtocolError,
-					Phase:   failure.PhaseReadHead,
-					Details: fmt.Sprintf("response head truncated after %d bytes", len(h.raw)),
-					Err:     err,
-				}
-			}
-			return readError("response head", err)
+			return raw, withinLimits, err
 		}
 		buf, _ := br.Peek(br.Buffered())
-		lineRoom := lineLimit - (len(h.raw) - start)
-		sectionRoom := sectionLimit - len(h.raw)
+		lineRoom := lineLimit - (len(raw) - start)
+		sectionRoom := sectionLimit - len(raw)
 		room := min(lineRoom, sectionRoom)
 		if i := bytes.IndexByte(buf[:min(len(buf), room)], '\n'); i >= 0 {
-			h.raw = append(h.raw, buf[:i+1]...)
+			raw = append(raw, buf[:i+1]...)
 			br.Discard(i + 1)
-			return nil
+			return raw, withinLimits, nil
 		}
 		if len(buf) > room {
-			// Take the bytes up to the limit, for the field name.
-			h.raw = append(h.raw, buf[:room]...)
+			raw = append(raw, buf[:room]...)
 			br.Discard(room)
 			if lineRoom <= sectionRoom {
-				return lineTooLong(h.raw[start:], lineNo, lineLimit)
+				return raw, lineLimitHit, nil
 			}
-			return &failure.Error{
-				Class:   failure.HTTPResponseHeaderSectionSize,
-				Phase:   failure.PhaseReadHead,
-				Details: fmt.Sprintf("response header section exceeds the limit of %d bytes", sectionLimit),
-				Params:  []failure.Param{failure.IntParam("header-section-size", int64(sectionLimit))},
-			}
+			return raw, sectionLimitHit, nil
 		}
-		h.raw = append(h.raw, buf...)
+		raw = append(raw, buf...)
 		br.Discard(len(buf))
 	}
 }
