@@ -106,3 +106,23 @@ func TestDocExamples(t *testing.T) {
 		t.Errorf("found only %d yaml examples in docs/config.md", tested)
 	}
 }
+
+// TestConcernDocExamples keeps the examples of the docs that explain one
+// concern's keys valid configurations.
+func TestConcernDocExamples(t *testing.T) {
+	for _, doc := range []string{"health.md", "policy.md"} {
+		tested := 0
+		for _, block := range docBlocks(t, "../../docs/"+doc) {
+			if block.info != "yaml" {
+				continue
+			}
+			tested++
+			if _, err := Parse("portico.yaml", []byte(block.text), nil); err != nil {
+				t.Errorf("docs/%s:%d: example does not parse:\n%v", doc, block.line, err)
+			}
+		}
+		if tested == 0 {
+			t.Errorf("docs/%s has no yaml examples", doc)
+		}
+	}
+}
