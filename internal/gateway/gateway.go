@@ -19,8 +19,13 @@ import (
 	"github.com/portico-proxy/portico/internal/accesslog"
 	"github.com/portico-proxy/portico/internal/admin"
 	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+	"github.com/portico-proxy/portico/internal/metrics"
 	"github.com/portico-proxy/portico/internal/proxy"
 	"github.com/portico-proxy/portico/internal/resolve"
+	"github.com/portico-proxy/portico/internal/server"
+	"github.com/portico-proxy/portico/internal/upstream"
 )
 
 // Server-side limits that do not depend on the configuration. Slow clients
@@ -48,11 +53,13 @@ type Options struct {
 type Gateway struct {
 	opts     Options
 	resolver *resolve.Resolver
+	// metrics outlive generations, so counters survive reloads.
+	metrics *metrics.Metrics
 	current  atomic.Pointer[generation]
 
 	reloadMu  sync.Mutex // serialises reloads
 	listeners []net.Listener
-	servers   []*http.Server
+	server    *server.Server
 	admin     *http.Server
 	adminLn   net.Listener
 }
@@ -99,6 +106,12 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: o, resolver: res}
+	g.metrics = metrics.New(metrics.Options{Pools: func() []*upstream.Pool {
+		if gen := g.current.Load(); gen != nil {
+			return gen.proxy.Pools()
+		}
+		return nil
+	}})
 	cfg, err := o.Load()
 	if err != nil {
 		return nil, err
@@ -200,33 +213,41 @@ func (g *Gateway) acquire() *generation {
 	}
 }
 
-// newServers makes one HTTP server per listener, and the admin server.
+// newServers makes the gateway's server, which serves every listener, and
+// the admin server.
 func (g *Gateway) newServers(cfg *config.Config) {
-	for range g.listeners {
-		g.servers = append(g.servers, &http.Server{
-			Handler:           g,
-			ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    cfg.Limits.RequestHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(g.opts.Log.Handler(), slog.LevelWarn),
-		})
-	}
+	g.server = server.New(server.Options{
+		Handler:           g,
+		RequestError:      g.requestError,
+		Limits:            h1.Limits{HeaderSection: cfg.Limits.RequestHeaderBytes, HeaderLine: cfg.Limits.RequestHeaderBytes},
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		Log:               g.opts.Log,
+	})
 	if g.adminLn != nil {
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: readHeaderTimeout}
 	}
+}
+
+// requestError answers a request the server could not read, with the
+// current generation's error pages and access log.
+func (g *Gateway) requestError(w http.ResponseWriter, r *http.Request, fe *failure.Error) {
+	gen := g.acquire()
+	defer gen.release()
+	gen.proxy.RequestError(w, r, fe)
 }
 
 // Serve answers on every listener until Shutdown. It returns the first
 // listener error other than a shutdown.
 func (g *Gateway) Serve() error {
 	errc := make(chan error, len(g.listeners)+1)
-	for i, ln := range g.listeners {
-		go func() { errc <- g.servers[i].Serve(ln) }()
+	for _, ln := range g.listeners {
+		go func() { errc <- g.server.Serve(ln) }()
 	}
 	if g.admin != nil {
 		go func() { errc <- g.admin.Serve(g.adminLn) }()
 	}
-	for range len(g.servers) + btoi(g.admin != nil) {
+	for range len(g.listeners) + btoi(g.admin != nil) {
 		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -273,9 +294,12 @@ func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var forced atomic.Bool
-	servers := g.servers
+	servers := []interface {
+		Shutdown(context.Context) error
+		Close() error
+	}{g.server}
 	if g.admin != nil {
-		servers = append(servers[:len(servers):len(servers)], g.admin)
+		servers = append(servers, g.admin)
 	}
 	for _, srv := range servers {
 		wg.Add(1)
@@ -297,5 +321,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // adminHandler serves the admin API over the current generation.
 func (g *Gateway) adminHandler() http.Handler {
-	return admin.Handler(func() admin.Source { return g.current.Load().proxy })
+	return admin.Handler(admin.Options{
+		Source:  func() admin.Source { return g.current.Load().proxy },
+		Metrics: g.metrics,
+	})
 }

@@ -33,6 +33,7 @@ import (
 // Proxy serves client requests for one configuration. It is immutable; a
 // reload builds a new one and retires the old with Close.
 type Proxy struct {
+	cfg       *config.Config
 	router    *router.Router
 	routes    []route
 	pools     []*upstream.Pool
@@ -76,6 +77,7 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{
+		cfg:       cfg,
 		errors:    pages,
 		log:       o.AccessLog,
 		opLog:     o.Log,
@@ -121,6 +123,9 @@ func (p *Proxy) Close() {
 	}
 }
 
+// Config returns the configuration the proxy was built from.
+func (p *Proxy) Config() *config.Config { return p.cfg }
+
 // Pools returns the upstream pools, in configuration order.
 func (p *Proxy) Pools() []*upstream.Pool { return p.pools }
 
@@ -137,6 +142,22 @@ type exchange struct {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := p.newExchange(w, r)
+	defer x.finish()
+	defer x.recoverInternal()
+	x.serve()
+}
+
+// RequestError answers a request the server could not read (malformed,
+// ambiguous or oversize): it is never forwarded, but it is answered and
+// logged like every other failure.
+func (p *Proxy) RequestError(w http.ResponseWriter, r *http.Request, fe *failure.Error) {
+	x := p.newExchange(w, r)
+	defer x.finish()
+	x.fail(fe)
+}
+
+func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) exchange {
 	x := exchange{p: p, w: w, r: r}
 	x.entry = accesslog.Entry{
 		Start:      time.Now(),
@@ -152,9 +173,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.trusted = p.isTrusted(x.client)
 	}
 	x.entry.RequestID = requestID(r, x.trusted)
-	defer x.finish()
-	defer x.recoverInternal()
-	x.serve()
+	return x
 }
 
 // recoverInternal turns a panic (a bug, or a state that should be
@@ -345,7 +364,11 @@ func (x *exchange) relay(resp *transport.Response) {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
 	x.entry.Status = resp.Status
-	x.w.WriteHeader(resp.Status)
+	if rw, ok := x.w.(reasonWriter); ok {
+		rw.WriteHeaderReason(resp.Status, resp.Reason)
+	} else {
+		x.w.WriteHeader(resp.Status)
+	}
 	x.wroteHead = true
 	if framing == h1.NoBody {
 		return
@@ -360,6 +383,13 @@ func (x *exchange) relay(resp *transport.Response) {
 	for _, f := range resp.Body.Trailers() {
 		h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)] = append(h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)], f.Value)
 	}
+}
+
+// reasonWriter is a ResponseWriter that can send an upstream's own reason
+// phrase; HTTP/2 has none, and net/http's HTTP/1 writer always sends the
+// standard one.
+type reasonWriter interface {
+	WriteHeaderReason(code int, reason string)
 }
 
 // errClientGone marks a response the client stopped reading.

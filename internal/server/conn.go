@@ -1,0 +1,398 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+)
+
+// conn is one client connection and everything reused across its
+// requests, so a kept-alive connection serves request after request
+// without allocating per request what it can keep.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	idle atomic.Bool
+	// hijacked is set when the handler took the connection over.
+	hijacked bool
+
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	remoteAddr string
+	tls        *tls.ConnectionState
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	head   h1.RequestHead
+	req    *http.Request
+	url    url.URL
+	header http.Header
+	// values backs the request's header values, one slot per field, so
+	// filling Header allocates nothing once warm.
+	values []string
+	body   requestBody
+	w      responseWriter
+
+	// The watch notices a client that leaves while its request is still
+	// being served (a slow upstream, a long stream), so the request can be
+	// cancelled instead of running to the end for no one. It starts only
+	// for requests that take longer than watchAfter, so quick ones pay
+	// nothing but arming a timer.
+	watchTimer *time.Timer
+	watchMu    sync.Mutex // guards serving, watching, stopping
+	serving    bool
+	watching   bool
+	stopping   bool
+	watchDone  chan struct{}
+}
+
+// watchAfter is how long a request runs before its client is watched.
+const watchAfter = 250 * time.Millisecond
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+func (c *conn) serve() {
+	defer c.close()
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(c.nc)
+	c.remoteAddr = c.nc.RemoteAddr().String()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			return
+		}
+		state := tc.ConnectionState()
+		c.tls = &state
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.watchTimer = time.AfterFunc(time.Hour, c.watch)
+	c.watchTimer.Stop()
+	c.watchDone = make(chan struct{}, 1)
+	c.req = (&http.Request{}).WithContext(c.ctx)
+	c.header = make(http.Header, 16)
+	c.w.c = c
+	c.w.header = make(http.Header, 16)
+	c.body.c = c
+
+	timeout := c.s.o.ReadHeaderTimeout
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		err := h1.ReadRequestHead(c.br, c.s.o.Limits, &c.head)
+		c.idle.Store(false)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.nc.SetReadDeadline(time.Time{})
+		if c.bw == nil {
+			c.bw = writers.Get().(*bufio.Writer)
+			c.bw.Reset(c.nc)
+		}
+		c.prepare()
+		if !c.handle() || !c.w.finish() || !c.body.drain() {
+			return
+		}
+		if c.head.Close || c.w.closeAfter || c.s.shutdown.Load() {
+			return
+		}
+		// An idle connection gives its write buffer back: thousands of
+		// idle keep-alive clients should cost little memory.
+		if c.br.Buffered() == 0 {
+			writers.Put(c.bw)
+			c.bw = nil
+		}
+		c.idle.Store(true)
+		if c.s.shutdown.Load() {
+			return
+		}
+		timeout = c.s.o.IdleTimeout
+	}
+}
+
+// readFailed ends a connection whose next request could not be read: a
+// client that closed or went quiet is let go silently, a malformed request
+// is answered and the connection closed, since its framing can no longer
+// be trusted (RFC 9112 §6.3).
+func (c *conn) readFailed(err error) {
+	if errors.Is(err, h1.ErrHTTP2Preface) {
+		c.hijacked = true
+		// The reader still holds the whole preface: HTTP/2 reads it again.
+		replay := &replayConn{Conn: c.nc, r: c.br}
+		if !c.s.h2Conns.hand(replay) {
+			c.nc.Close()
+		}
+		return
+	}
+	var fe *failure.Error
+	if !errors.As(err, &fe) || c.s.o.RequestError == nil {
+		return
+	}
+	if c.bw == nil {
+		c.bw = writers.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+	c.prepare()
+	c.w.closeAfter = true
+	c.s.o.RequestError(&c.w, c.req, fe)
+	c.w.finish()
+}
+
+// prepare turns the parsed head into the reused *http.Request.
+func (c *conn) prepare() {
+	h := &c.head
+	r := c.req
+	r.Method = h.Method
+	c.url = url.URL{Path: h.Path, RawQuery: h.RawQuery}
+	if strings.IndexByte(h.Path, '%') >= 0 {
+		if p, err := url.PathUnescape(h.Path); err == nil {
+			c.url.Path, c.url.RawPath = p, h.Path
+		}
+	}
+	r.URL = &c.url
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	if h.Minor == 0 {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	clear(c.header)
+	c.values = c.values[:0]
+	for _, f := range h.Fields {
+		k := http.CanonicalHeaderKey(f.Name)
+		if k == "Host" {
+			continue // r.Host carries it, as net/http does
+		}
+		c.values = append(c.values, f.Value)
+		if prior, ok := c.header[k]; ok {
+			c.header[k] = append(prior, f.Value)
+			continue
+		}
+		n := len(c.values)
+		c.header[k] = c.values[n-1 : n : n]
+	}
+	r.Header = c.header
+	r.Host = h.Host
+	r.RequestURI = h.Target
+	r.RemoteAddr = c.remoteAddr
+	r.TLS = c.tls
+	r.Close = h.Close
+	r.Trailer = nil
+	r.TransferEncoding = nil
+	switch h.Framing() {
+	case h1.Chunked:
+		r.ContentLength = -1
+		r.TransferEncoding = chunkedEncoding
+		c.body.reset(h)
+		r.Body = &c.body
+	case h1.Length:
+		r.ContentLength = h.ContentLength
+		c.body.reset(h)
+		r.Body = &c.body
+	default:
+		r.ContentLength = 0
+		c.body.reset(nil)
+		r.Body = http.NoBody
+	}
+	c.w.reset(r)
+}
+
+var chunkedEncoding = []string{"chunked"}
+
+// handle runs the handler; false means the connection must close (the
+// handler aborted the response or took the connection).
+func (c *conn) handle() (ok bool) {
+	c.startServing()
+	defer c.stopServing()
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				c.s.o.Log.Error("handler panicked", "panic", v)
+			}
+			// Whatever was written goes out, then the connection ends
+			// without the final chunk or short of Content-Length, so the
+			// client cannot take the response for whole.
+			if c.bw != nil {
+				c.bw.Flush()
+			}
+			ok = false
+		}
+	}()
+	c.s.o.Handler.ServeHTTP(&c.w, c.req)
+	return !c.hijacked
+}
+
+func (c *conn) startServing() {
+	c.watchMu.Lock()
+	c.serving = true
+	c.watchMu.Unlock()
+	c.watchTimer.Reset(watchAfter)
+}
+
+// stopServing ends the watch of a request that is done (or whose
+// connection the handler takes over), so nothing else reads the
+// connection.
+func (c *conn) stopServing() {
+	c.watchTimer.Stop()
+	c.watchMu.Lock()
+	c.serving = false
+	if !c.watching {
+		c.watchMu.Unlock()
+		return
+	}
+	c.stopping = true
+	c.nc.SetReadDeadline(longAgo)
+	c.watchMu.Unlock()
+	<-c.watchDone
+	c.watchMu.Lock()
+	c.stopping = false
+	c.watchMu.Unlock()
+	c.nc.SetReadDeadline(time.Time{})
+}
+
+// watch waits for the client's next byte while a request is served. Only
+// once the request body has been read whole does the connection carry
+// nothing the handler needs; a byte then is a pipelined request and stays
+// buffered, and an end of stream means the client left: the connection's
+// context is cancelled, which cancels the request.
+func (c *conn) watch() {
+	c.watchMu.Lock()
+	if !c.serving || c.watching || !c.body.done.Load() {
+		c.watchMu.Unlock()
+		return
+	}
+	c.watching = true
+	c.watchMu.Unlock()
+	_, err := c.br.Peek(1)
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if err != nil && !c.stopping {
+		c.cancel()
+	}
+	c.watching = false
+	if c.stopping {
+		c.watchDone <- struct{}{}
+	}
+}
+
+var longAgo = time.Unix(1, 0)
+
+func (c *conn) close() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if !c.hijacked {
+		if c.bw != nil {
+			c.bw.Flush()
+		}
+		c.closeGracefully()
+	}
+	if c.bw != nil && !c.hijacked {
+		writers.Put(c.bw)
+	}
+	if c.br != nil && !c.hijacked {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+	}
+	c.s.forget(c)
+}
+
+// closeGracefully closes the connection so that a response just written
+// is not destroyed by a reset: when unread request bytes remain, closing at
+// once would send RST and the client could lose the answer (RFC 9112
+// §9.6). The write side is shut first and the rest read briefly.
+func (c *conn) closeGracefully() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.Copy(io.Discard, io.LimitReader(tc, 256<<10))
+	}
+	c.nc.Close()
+}
+
+// requestBody is a request's body as the handler reads it.
+type requestBody struct {
+	c   *conn
+	r   h1.BodyReader
+	eof bool
+	// done mirrors eof for the client watch, which runs on another
+	// goroutine.
+	done        atomic.Bool
+	err         error
+	continue100 bool
+}
+
+func (b *requestBody) reset(h *h1.RequestHead) {
+	b.eof, b.err = h == nil, nil
+	b.done.Store(b.eof)
+	b.continue100 = h != nil && h.ExpectContinue
+	if h != nil {
+		b.r.Reset(b.c.br, &h1.ResponseHead{ContentLength: h.ContentLength}, h.Framing())
+	}
+}
+
+// bodyReadTimeout bounds the gap between two reads of a request body, so
+// a client that stops sending mid-upload does not hold the connection.
+const bodyReadTimeout = 60 * time.Second
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.continue100 {
+		// The client waits for this before sending the body (RFC 9110
+		// §10.1.1); it is sent only once the body is really wanted.
+		b.continue100 = false
+		if !b.c.w.wroteHead {
+			b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := b.c.bw.Flush(); err != nil {
+				b.err = err
+				return 0, err
+			}
+		}
+	}
+	b.c.nc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	n, err := b.r.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		b.done.Store(true)
+	case err != nil:
+		b.err = err
+		// A broken body leaves the stream's framing unknown.
+		b.c.w.closeAfter = true
+	}
+	return n, err
+}
+
+// Close is a no-op: the server drains or closes after the handler.
+func (b *requestBody) Close() error { return nil }
+
+// drain reads what the handler left of the body so the connection can
+// carry the next request; a large rest closes it instead.
+func (b *requestBody) drain() bool {
+	if b.eof {
+		return true
+	}
+	if b.err != nil || b.continue100 {
+		// An unsent 100 Continue means the client may still send the
+		// body or not: the stream is ambiguous.
+		return false
+	}
+	n, err := io.CopyN(io.Discard, b, discardLimit)
+	return err == io.EOF && n < discardLimit
+}

@@ -1,0 +1,208 @@
+// Package server accepts client connections and serves HTTP/1.1 on them
+// with portico's own codec (internal/h1): it reads each request head
+// strictly, hands the request to an http.Handler as a *http.Request reused
+// for the life of the connection, and writes the response straight to the
+// connection. Malformed or ambiguous requests never reach the handler.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/h1"
+)
+
+// Options configure a Server.
+type Options struct {
+	Handler http.Handler
+	// RequestError answers a request that could not be read (a malformed
+	// or ambiguous head, oversize fields); the connection is closed after
+	// it. r carries what is known: the remote address and, when parsed,
+	// the method and target.
+	RequestError func(w http.ResponseWriter, r *http.Request, err *failure.Error)
+	// Limits bound a request head (default: h1's).
+	Limits h1.Limits
+	// ReadHeaderTimeout bounds the wait for a request head once the
+	// connection is open (default 10s); IdleTimeout the wait for the next
+	// request on a kept-alive connection (default 75s).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// Log receives connection-level problems.
+	Log *slog.Logger
+}
+
+// Server serves HTTP/1.1 connections.
+type Server struct {
+	o Options
+
+	mu        sync.Mutex // guards listeners, conns and shuttingDown
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  atomic.Bool
+	// idleChanged is signalled whenever a connection turns idle or closes,
+	// for Shutdown to re-check.
+	idleChanged chan struct{}
+
+	// h2 serves the connections that open with the HTTP/2 preface, taken
+	// from h2Conns.
+	h2      *http.Server
+	h2Conns *handoffListener
+}
+
+// New returns a server; it listens on nothing until Serve.
+func New(o Options) *Server {
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 75 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		o:           o,
+		listeners:   map[net.Listener]struct{}{},
+		conns:       map[*conn]struct{}{},
+		idleChanged: make(chan struct{}, 1),
+		h2:          newHTTP2Server(o),
+		h2Conns:     newHandoffListener(&net.TCPAddr{}),
+	}
+	go s.h2.Serve(s.h2Conns)
+	return s
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+// Serve accepts connections on ln until the server shuts down.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors or similar: back off instead of
+				// spinning, as the condition usually passes.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.o.Log.Warn("accept failed; retrying", "error", err, "in", backoff.String())
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for busy
+// ones to finish their request until ctx ends; then it closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	h2done := make(chan error, 1)
+	go func() { h2done <- s.h2.Shutdown(ctx) }()
+	for {
+		if s.closeIdle() {
+			return <-h2done
+		}
+		select {
+		case <-s.idleChanged:
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		}
+	}
+}
+
+// Close closes every listener and connection at once.
+func (s *Server) Close() error {
+	s.shutdown.Store(true)
+	s.h2.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	return nil
+}
+
+// closeIdle closes the idle connections and reports whether none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.nc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc}
+	c.idle.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	return c
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.signalIdle()
+}
+
+func (s *Server) signalIdle() {
+	select {
+	case s.idleChanged <- struct{}{}:
+	default:
+	}
+}
+
+// discardLimit is how much of an unread request body is read and dropped
+// to keep a connection alive; a larger rest closes it instead (as
+// net/http does).
+const discardLimit = 256 << 10
