@@ -55,7 +55,7 @@ type Gateway struct {
 	resolver *resolve.Resolver
 	// metrics outlive generations, so counters survive reloads.
 	metrics *metrics.Metrics
-	current  atomic.Pointer[generation]
+	current atomic.Pointer[generation]
 
 	reloadMu  sync.Mutex // serialises reloads
 	listeners []net.Listener
