@@ -77,6 +77,8 @@ upstreams:
     balance: round_robin
     timeouts:
       connect: 1s
+    outlier:
+      consecutive_failures: 2
   api:
     targets: ["http://${APP}"]
 routes:
@@ -162,8 +164,11 @@ func TestUpstreamsShowLoadCountsAndTheLastFailure(t *testing.T) {
 	down.Fail(metrics.Failure{RequestID: "r1", Route: "/", Status: 502, Cause: failure.ConnectionRefused, Details: "connection_refused to " + f.down})
 	down.Fail(metrics.Failure{RequestID: "r2", Route: "/", Status: 502, Cause: failure.ConnectionRefused, Details: "connection_refused to " + f.down})
 	f.metrics.Route("/", "app").Fail(metrics.Failure{RequestID: "r3", Status: 503, Cause: failure.DestinationUnavailable})
-	f.current.Load().pools[0].Targets()[0].Acquire()
-	defer f.current.Load().pools[0].Targets()[0].Release()
+	app0, down0 := f.current.Load().pools[0].Targets()[0], f.current.Load().pools[0].Targets()[1]
+	app0.Acquire()
+	defer app0.Release()
+	down0.Report(failure.ConnectionRefused, 0)
+	down0.Report(failure.ConnectionRefused, 0)
 
 	var ups []object
 	f.getJSON("/api/upstreams", &ups)
@@ -173,7 +178,7 @@ func TestUpstreamsShowLoadCountsAndTheLastFailure(t *testing.T) {
 	targets := ups[0]["targets"].([]any)
 	answering, failing := targets[0].(object), targets[1].(object)
 
-	wantKeys := []string{"url", "address", "in_flight", "idle_connections", "requests", "responses", "failures", "aborted",
+	wantKeys := []string{"url", "address", "in_flight", "idle_connections", "health", "requests", "responses", "failures", "aborted",
 		"failures_by_cause", "last_failure", "failing_since", "consecutive_failures"}
 	for _, k := range wantKeys {
 		if _, ok := answering[k]; !ok {
@@ -185,6 +190,12 @@ func TestUpstreamsShowLoadCountsAndTheLastFailure(t *testing.T) {
 	}
 	if answering["in_flight"] != 1.0 || answering["requests"] != 2.0 || answering["failures"] != 0.0 {
 		t.Errorf("answering target: in flight %v, requests %v, failures %v; want 1, 2, 0", answering["in_flight"], answering["requests"], answering["failures"])
+	}
+	if h := answering["health"].(object); h["state"] != "up" || h["until"] != nil || h["cause"] != "" {
+		t.Errorf("answering target's health %v, want up", h)
+	}
+	if h := failing["health"].(object); h["state"] != "ejected" || h["since"] == nil || h["until"] == nil || h["cause"] != "connection_refused" {
+		t.Errorf("failing target's health %v, want ejected for connection_refused, with since and until", h)
 	}
 	if answering["last_failure"] != nil || answering["failing_since"] != nil {
 		t.Errorf("answering target shows a failure: %v since %v", answering["last_failure"], answering["failing_since"])

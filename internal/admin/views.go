@@ -23,13 +23,27 @@ type upstreamView struct {
 }
 
 type targetView struct {
-	URL      string `json:"url"`
-	Address  string `json:"address"`
-	InFlight int64  `json:"in_flight"`
-	Idle     int    `json:"idle_connections"`
+	URL      string     `json:"url"`
+	Address  string     `json:"address"`
+	InFlight int64      `json:"in_flight"`
+	Idle     int        `json:"idle_connections"`
+	Health   healthView `json:"health"`
 	outcomeView
-	// Health checks will report the target's state here, as
-	// "health": {"state", "since", "cause"}, filled in by targetOf.
+}
+
+// healthView is whether the pool sends the target requests, from health
+// checks and outlier ejection.
+type healthView struct {
+	// State is "up", "down" (failed its health checks) or "ejected"
+	// (its requests kept failing).
+	State string `json:"state"`
+	// Since is when the target entered State, null if it never changed.
+	Since *time.Time `json:"since"`
+	// Until is when an ejection ends, null unless ejected.
+	Until *time.Time `json:"until"`
+	// Cause is the last failure the health record saw: an RFC 9209 error
+	// type, or "http_status_" and a status; "" when none.
+	Cause string `json:"cause"`
 }
 
 // outcomeView is what happened to the requests of a target, or of a pool
@@ -81,13 +95,28 @@ func upstreams(pools []*upstream.Pool, m *metrics.Metrics) []upstreamView {
 // targetOf is the one place a target's view is put together.
 func targetOf(p *upstream.Pool, t *upstream.Target, m *metrics.Metrics) targetView {
 	address := t.Endpoint.Name()
+	h := t.Health()
 	return targetView{
-		URL:         t.URL(),
-		Address:     address,
-		InFlight:    t.InFlight(),
-		Idle:        t.Endpoint.IdleCount(),
+		URL:      t.URL(),
+		Address:  address,
+		InFlight: t.InFlight(),
+		Idle:     t.Endpoint.IdleCount(),
+		Health: healthView{
+			State: h.State.String(),
+			Since: timeOrNull(h.Since),
+			Until: timeOrNull(h.Until),
+			Cause: h.Cause,
+		},
 		outcomeView: outcomeOf(m.Stats(p.Name(), address)),
 	}
+}
+
+// timeOrNull gives a zero time as JSON null.
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func outcomeOf(s metrics.Stats) outcomeView {
@@ -106,9 +135,7 @@ func outcomeOf(s metrics.Stats) outcomeView {
 		f := failureOf(s.Last)
 		v.LastFailure = &f
 	}
-	if !s.FailingSince.IsZero() {
-		v.FailingSince = &s.FailingSince
-	}
+	v.FailingSince = timeOrNull(s.FailingSince)
 	return v
 }
 
