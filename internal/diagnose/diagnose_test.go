@@ -193,7 +193,7 @@ func TestOriginAnswers502Itself(t *testing.T) {
 	if len(ps) != 1 || ps[0].Name != "origin" || ps[0].Error != "connection_refused" {
 		t.Fatalf("proxy status %+v, want origin's connection_refused", ps)
 	}
-	wantContains(t, "summary", v.Summary, "origin, on its side, reports connection_refused")
+	wantContains(t, "summary", v.Summary, "origin, a proxy behind it, reports connection_refused")
 }
 
 func TestCloseDelimitedBodyIsNotReused(t *testing.T) {

@@ -21,7 +21,7 @@ const ednsUDPSize = 1232
 // by one, which the proxy's combined answer hides: each family's rcode,
 // records and TTLs.
 func (c *check) dns(ctx context.Context) bool {
-	step := &DNSStep{Step: Step{Status: StatusOK}, Host: c.t.Host}
+	step := &DNSStep{Step: newStep(), Host: c.t.Host, Addresses: []string{}, Questions: []Question{}}
 	c.r.DNS = step
 	start := time.Now()
 	defer func() { step.Duration = Millis(time.Since(start)) }()
@@ -37,9 +37,6 @@ func (c *check) dns(ctx context.Context) bool {
 	step.Source, step.Server = ans.Source, ans.Server
 	for _, a := range ans.Addrs {
 		step.Addresses = append(step.Addresses, a.String())
-	}
-	if ans.Source == resolve.SourceHosts {
-		step.note("answered from the hosts file, not DNS")
 	}
 	if ans.Source != resolve.SourceDNS {
 		return true

@@ -33,7 +33,7 @@ var longAgo = time.Unix(1, 0)
 // a failed step without a class: portico passes it on unchanged.
 func (c *check) http(ctx context.Context) bool {
 	step := &HTTPStep{
-		Step:        Step{Status: StatusOK},
+		Step:        newStep(),
 		Request:     "GET " + c.t.RequestTarget + " HTTP/1.1",
 		Headers:     []Header{},
 		Interim:     []int{},

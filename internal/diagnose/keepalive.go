@@ -23,7 +23,7 @@ func (c *check) keepAlive() {
 		return
 	}
 	idleTimeout := c.d.proxy.IdleTimeout
-	step := &KeepAliveStep{Step: Step{Status: StatusOK}, ProxyIdleTimeout: Millis(idleTimeout)}
+	step := &KeepAliveStep{Step: newStep(), ProxyIdleTimeout: Millis(idleTimeout)}
 	c.r.KeepAlive = step
 	start := time.Now()
 	defer func() { step.Duration = Millis(time.Since(start)) }()
@@ -53,11 +53,11 @@ func (c *check) keepAlive() {
 		return
 	case isTimeout(err):
 		if idleTimeout > 0 && probe > idleTimeout {
-			step.note(fmt.Sprintf("the server kept the idle connection open for the whole %s probe, longer than portico's idle_timeout (%s)", formatSetting(probe), formatSetting(idleTimeout)))
+			step.note(fmt.Sprintf("that is longer than portico's idle_timeout (%s), so portico never reuses a connection the server has closed", formatSetting(idleTimeout)))
 			return
 		}
-		step.note(fmt.Sprintf("the server kept the idle connection open for the whole %s probe; portico reuses idle connections for up to %s, so run with --idle-probe %s to see whether the server keeps them that long",
-			formatSetting(probe), formatIdleTimeout(idleTimeout), formatSetting(suggestedProbe(idleTimeout))))
+		step.note(fmt.Sprintf("portico reuses idle connections for up to %s: run with --idle-probe %s to see whether the server keeps them that long",
+			formatIdleTimeout(idleTimeout), formatSetting(suggestedProbe(idleTimeout))))
 		return
 	}
 	step.ClosedAfter = new(Millis(closedAfter))

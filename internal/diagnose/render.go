@@ -267,12 +267,18 @@ func renderHTTP(p *printer, s *HTTPStep) {
 	}
 	p.detail("%s", body)
 	for _, m := range s.ProxyStatus {
+		// The error first, then the other parameters by name.
 		keys := make([]string, 0, len(m.Params))
 		for k := range m.Params {
-			keys = append(keys, k)
+			if k != "error" {
+				keys = append(keys, k)
+			}
 		}
 		sort.Strings(keys)
 		var params []string
+		if m.Error != "" {
+			params = append(params, "error="+m.Error)
+		}
 		for _, k := range keys {
 			params = append(params, k+"="+m.Params[k])
 		}

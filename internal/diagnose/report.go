@@ -51,6 +51,12 @@ type Step struct {
 	Notes []string `json:"notes"`
 }
 
+// newStep returns a step that has passed so far, with empty rather than
+// null lists in JSON.
+func newStep() Step {
+	return Step{Status: StatusOK, Warnings: []string{}, Notes: []string{}}
+}
+
 func (s *Step) warn(msg string) {
 	s.Warnings = append(s.Warnings, msg)
 	if s.Status == StatusOK {

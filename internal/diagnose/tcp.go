@@ -17,7 +17,7 @@ import (
 // when no address accepts, with the first address's failure, which is
 // what the proxy reports too.
 func (c *check) tcp(ctx context.Context) bool {
-	step := &TCPStep{Step: Step{Status: StatusOK}}
+	step := &TCPStep{Step: newStep()}
 	c.r.TCP = step
 	start := time.Now()
 	defer func() { step.Duration = Millis(time.Since(start)) }()

@@ -22,7 +22,7 @@ func (c *check) tls(ctx context.Context) bool {
 		return true
 	}
 	cfg := c.d.tlsConfig(c.t)
-	step := &TLSStep{Step: Step{Status: StatusOK}, ServerName: cfg.ServerName, Chain: []Certificate{}}
+	step := &TLSStep{Step: newStep(), ServerName: cfg.ServerName, Chain: []Certificate{}}
 	c.r.TLS = step
 	start := time.Now()
 	defer func() { step.Duration = Millis(time.Since(start)) }()

@@ -207,7 +207,7 @@ func (c *check) httpVerdict(f *Failure) (summary, next string) {
 			"the application is stuck or overloaded: check its logs and load; if it is merely slow, raise timeouts.response_header"
 	case failure.HTTPProtocolError:
 		return fmt.Sprintf("the response from %s is not valid HTTP/1.1: %s", addr, f.Details),
-			"make sure the port serves HTTP/1.1 (not TLS, HTTP/2 alone or another protocol), then fix whatever writes this response"
+			"fix the server, or whatever sits in front of it, to send valid HTTP/1.1 (portico refuses such answers rather than guess); if the port serves another protocol (TLS, HTTP/2 alone), point the target at the right one"
 	case failure.HTTPResponseHeaderSectionSize:
 		return fmt.Sprintf("the response headers from %s exceed portico's limit of %s bytes", addr, f.Param("header-section-size")),
 			"trim the response headers (large cookies are the usual cause), or raise limits.response_header_section_bytes"
@@ -231,25 +231,33 @@ func (c *check) httpVerdict(f *Failure) (summary, next string) {
 
 // serverError describes a 5xx the server sent itself. portico passes it
 // on unchanged (with received-status), so the fault lies behind the
-// server: a proxy there may have named it in Proxy-Status.
+// server: a proxy there may have named it in Proxy-Status, and its
+// next-hop says where to look.
 func (c *check) serverError(v *Verdict) {
 	h := c.r.HTTP
 	v.Status = h.StatusCode
 	v.Summary = fmt.Sprintf("%s answered %d %s itself", c.r.TCP.Connected, h.StatusCode, h.Reason)
-	v.Next = fmt.Sprintf("portico passes this answer on unchanged, with received-status=%d; look at the application's logs", h.StatusCode)
+	v.Explanation = http.StatusText(h.StatusCode)
+	v.Next = fmt.Sprintf("portico passes this answer on unchanged, with received-status=%d: look in the application's logs on %s", h.StatusCode, c.t.Host)
 	for _, m := range h.ProxyStatus {
 		if m.Error == "" {
 			continue
 		}
-		v.Summary += fmt.Sprintf("; %s, on its side, reports %s", m.Name, m.Error)
+		v.Summary += fmt.Sprintf("; %s, a proxy behind it, reports %s", m.Name, m.Error)
+		hop := m.Params["next-hop"]
+		if hop != "" {
+			v.Summary += " for " + hop
+		}
 		if class, ok := failure.ParseClass(m.Error); ok {
 			v.Explanation = respond.Explain(class)
 			v.Summary += " (" + strings.TrimSuffix(lowerFirst(v.Explanation), ".") + ")"
 		}
-		v.Next = fmt.Sprintf("the fault is behind %s: check what %s reaches next, and its %s", c.t.Host, m.Name, m.Error)
+		v.Next = fmt.Sprintf("the fault lies behind %s: see what %s reaches next and why it meets %s", c.t.Host, m.Name, m.Error)
+		if hop != "" {
+			v.Next = fmt.Sprintf("the fault lies behind %s, at %s's next hop: check it with portico diagnose http://%s/ (https:// if it serves TLS)", c.t.Host, m.Name, hop)
+		}
 		return
 	}
-	v.Explanation = http.StatusText(h.StatusCode)
 }
 
 func (c *check) keepAliveVerdict() (summary, next string) {

@@ -1,0 +1,84 @@
+package diagnose_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/diagnose"
+	"github.com/portico-proxy/portico/internal/failure"
+	"github.com/portico-proxy/portico/internal/faults"
+)
+
+// TestCheckConfig checks every target of a config in config order, each
+// with its upstream's TLS settings and idle timeout.
+func TestCheckConfig(t *testing.T) {
+	ca, err := faults.NewCA("portico test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := ca.WritePEM(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure, err := faults.StartTLS(faults.ValidCert, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { secure.Close() })
+	ok := start(t, faults.OK)
+	refused, err := faults.ClosedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server closes idle connections after 200ms: a problem for the
+	// default idle_timeout (60s), none for 50ms.
+	idleCloser := startIdleCloser(t, 200*time.Millisecond)
+
+	yaml := `
+upstreams:
+  app:
+    targets: ["http://` + ok.Addr() + `", "http://` + refused + `", "http://` + idleCloser + `"]
+  secure:
+    targets: ["` + secure.URL() + `"]
+    tls: {ca_file: "` + caFile + `", server_name: localhost}
+  tuned:
+    targets: ["http://` + idleCloser + `"]
+    idle_timeout: 50ms
+routes:
+  - upstream: app
+`
+	cfg, err := config.Parse("portico.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(t, "")
+	o.IdleProbe = stepTimeout
+	cr, err := diagnose.CheckConfig(context.Background(), cfg, o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		upstream string
+		class    failure.Class // None: healthy
+	}{
+		{"app", failure.None},
+		{"app", failure.ConnectionRefused},
+		{"app", failure.ConnectionTerminated},
+		{"secure", failure.None},
+		{"tuned", failure.None},
+	}
+	if len(cr.Targets) != len(want) || cr.Healthy {
+		t.Fatalf("%d targets, healthy %v; want %d, unhealthy", len(cr.Targets), cr.Healthy, len(want))
+	}
+	for i, w := range want {
+		r := cr.Targets[i]
+		if r.Upstream != w.upstream || r.Verdict.Healthy != (w.class == failure.None) || r.Verdict.Type != w.class.String() {
+			t.Errorf("target %d (%s): upstream %q, verdict %+v; want %q, %q", i, r.URL, r.Upstream, r.Verdict, w.upstream, w.class)
+		}
+	}
+	if tls := cr.Targets[3].TLS; tls == nil || tls.ServerName != "localhost" {
+		t.Errorf("secure target's TLS step %+v, want server name localhost from the config", tls)
+	}
+}
