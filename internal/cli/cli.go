@@ -84,6 +84,7 @@ Run without arguments for the embedded demo.`,
 		newRunCommand(stderr),
 		newValidateCommand(stdout, stderr),
 		newVersionCommand(stdout),
+		newDiagnoseCommand(stdout, stderr),
 	)
 	return root
 }
