@@ -42,7 +42,8 @@ type Options struct {
 	Load func() (*config.Config, error)
 	// Log receives operator messages (reloads, listener errors).
 	Log *slog.Logger
-	// Resolver settings for target host names; zero means the system's.
+	// Resolver, when it names servers, replaces the configuration's
+	// resolvers (the demo and tests point it at their own DNS server).
 	Resolver resolve.Config
 	// AccessLog, when set, receives the access log instead of the
 	// configured destination (the format still comes from the config).
@@ -51,8 +52,7 @@ type Options struct {
 
 // Gateway is a running portico.
 type Gateway struct {
-	opts     Options
-	resolver *resolve.Resolver
+	opts Options
 	// metrics outlive generations, so counters survive reloads.
 	metrics *metrics.Metrics
 	current atomic.Pointer[generation]
@@ -101,11 +101,7 @@ func New(o Options) (*Gateway, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	res, err := resolve.New(o.Resolver)
-	if err != nil {
-		return nil, err
-	}
-	g := &Gateway{opts: o, resolver: res}
+	g := &Gateway{opts: o}
 	g.metrics = metrics.New(metrics.Options{Pools: func() []*upstream.Pool {
 		if gen := g.current.Load(); gen != nil {
 			return gen.proxy.Pools()
@@ -164,7 +160,16 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 	} else if log, closer, err = accesslog.Open(cfg.AccessLog); err != nil {
 		return nil, err
 	}
-	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: g.resolver, Log: g.opts.Log})
+	rc := g.opts.Resolver
+	if len(rc.Servers) == 0 {
+		rc = resolve.Config{Servers: cfg.Resolvers, Timeout: cfg.ResolveTimeout}
+	}
+	res, err := resolve.New(rc)
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: res, Log: g.opts.Log, Metrics: g.metrics})
 	if err != nil {
 		closer.Close()
 		return nil, err
@@ -269,6 +274,12 @@ func btoi(b bool) int {
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	err := g.reload()
+	g.metrics.Reload(err)
+	return err
+}
+
+func (g *Gateway) reload() error {
 	cfg, err := g.opts.Load()
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-proxy/portico/internal/accesslog"
 	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/metrics"
 )
 
 // TestInternalErrorAnswers500 breaks the proxy's state on purpose (a pool
@@ -30,7 +31,7 @@ routes:
 		t.Fatal(err)
 	}
 	var opLog, access bytes.Buffer
-	p, err := New(cfg, Options{AccessLog: accesslog.New(&access, "json"), Log: slog.New(slog.NewTextHandler(&opLog, nil))})
+	p, err := New(cfg, Options{AccessLog: accesslog.New(&access, "json"), Log: slog.New(slog.NewTextHandler(&opLog, nil)), Metrics: metrics.New(metrics.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

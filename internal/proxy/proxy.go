@@ -22,6 +22,8 @@ import (
 	"github.com/portico-proxy/portico/internal/config"
 	"github.com/portico-proxy/portico/internal/failure"
 	"github.com/portico-proxy/portico/internal/h1"
+	"github.com/portico-proxy/portico/internal/metrics"
+	"github.com/portico-proxy/portico/internal/policy"
 	"github.com/portico-proxy/portico/internal/proxystatus"
 	"github.com/portico-proxy/portico/internal/resolve"
 	"github.com/portico-proxy/portico/internal/respond"
@@ -33,7 +35,11 @@ import (
 // Proxy serves client requests for one configuration. It is immutable; a
 // reload builds a new one and retires the old with Close.
 type Proxy struct {
-	cfg       *config.Config
+	cfg *config.Config
+	// unrouted counts the requests no route takes; targets holds each
+	// target's metrics, bound once here.
+	unrouted  *metrics.RouteMetrics
+	targets   map[*upstream.Target]*metrics.TargetMetrics
 	router    *router.Router
 	routes    []route
 	pools     []*upstream.Pool
@@ -49,11 +55,14 @@ type Proxy struct {
 	detailSet bool
 }
 
-// route is a compiled route: its pool and how to rewrite the path.
+// route is a compiled route: its pool, its policy and how to rewrite the
+// path.
 type route struct {
-	name  string
-	pool  *upstream.Pool
-	strip string
+	name    string
+	pool    *upstream.Pool
+	policy  *policy.Policy
+	strip   string
+	metrics *metrics.RouteMetrics
 }
 
 // Options carry what a Proxy needs beyond its configuration.
@@ -63,6 +72,8 @@ type Options struct {
 	// Log receives what operators must see besides the access log: the
 	// stack of an internal error.
 	Log *slog.Logger
+	// Metrics records requests and failures; it outlives the proxy.
+	Metrics *metrics.Metrics
 }
 
 // New builds the proxy for cfg: routes compiled, pools and their balancers
@@ -78,6 +89,8 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg:       cfg,
+		unrouted:  o.Metrics.Route("", ""),
+		targets:   make(map[*upstream.Target]*metrics.TargetMetrics),
 		errors:    pages,
 		log:       o.AccessLog,
 		opLog:     o.Log,
@@ -89,18 +102,27 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 	}
 	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
-		pool, err := upstream.New(u, upstream.Options{Resolver: o.Resolver, Limits: cfg.Limits})
+		pool, err := upstream.New(u, upstream.Options{
+			Resolver:   o.Resolver,
+			Limits:     cfg.Limits,
+			Prohibited: cfg.TargetPolicy.Deny,
+			Logger:     o.Log,
+		})
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
 		pools[u.Name] = pool
 		p.pools = append(p.pools, pool)
+		for _, t := range pool.Targets() {
+			p.targets[t] = o.Metrics.Target(u.Name, t.Endpoint.Name())
+		}
 	}
 	rules := make([]router.Route, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		rules[i] = router.Route{Host: r.Host, PathPrefix: r.PathPrefix, StripPrefix: r.StripPrefix}
-		compiled := route{name: routeName(r), pool: pools[r.Upstream]}
+		compiled := route{name: routeName(r), pool: pools[r.Upstream], policy: policy.New(r)}
+		compiled.metrics = o.Metrics.Route(compiled.name, r.Upstream)
 		if r.StripPrefix {
 			compiled.strip = r.PathPrefix
 		}
@@ -137,6 +159,12 @@ type exchange struct {
 	entry   accesslog.Entry
 	client  netip.Addr
 	trusted bool
+	// target is the target chosen, told how its response ended.
+	target *upstream.Target
+	// routeMetrics counts the request when it ends; targetMetrics is set
+	// once a target is picked.
+	routeMetrics  *metrics.RouteMetrics
+	targetMetrics *metrics.TargetMetrics
 	// wroteHead is set once the response head has gone to the client.
 	wroteHead bool
 }
@@ -158,7 +186,7 @@ func (p *Proxy) RequestError(w http.ResponseWriter, r *http.Request, fe *failure
 }
 
 func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) exchange {
-	x := exchange{p: p, w: w, r: r}
+	x := exchange{p: p, w: w, r: r, routeMetrics: p.unrouted}
 	x.entry = accesslog.Entry{
 		Start:      time.Now(),
 		ClientAddr: r.RemoteAddr,
@@ -231,14 +259,27 @@ func (x *exchange) serve() {
 		return
 	}
 	rt := &p.routes[idx]
+	x.routeMetrics = rt.metrics
 	x.entry.Route = rt.name
 	x.entry.Upstream = rt.pool.Name()
+	if fe := rt.policy.Check(x.client, x.entry.Start); fe != nil {
+		x.fail(fe)
+		return
+	}
+	release, err := rt.pool.Admit()
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	defer release()
 
 	target, err := rt.pool.Pick(rt.pool.HashKey(r, x.entry.ClientAddr), nil)
 	if err != nil {
 		x.fail(err)
 		return
 	}
+	x.target = target
+	x.targetMetrics = p.targets[target]
 	x.entry.Target = target.Endpoint.Name()
 	x.entry.Attempts = 1
 
@@ -252,18 +293,25 @@ func (x *exchange) serve() {
 	treq := x.upstreamRequest(rt, protocol)
 	target.Acquire()
 	defer target.Release()
+	started := time.Now()
 	resp, err := target.Endpoint.RoundTrip(ctx, treq)
 	if err != nil {
+		if fe, ok := failure.As(err); ok {
+			target.Report(fe.Class, 0)
+		}
 		x.fail(err)
 		return
 	}
 	if fe := checkUpgrade(r, protocol, resp); fe != nil {
 		resp.Body.Close()
 		fe.Upstream, fe.Target, fe.RequestWritten = rt.pool.Name(), x.entry.Target, true
+		target.Report(fe.Class, resp.Status)
 		x.fail(fe)
 		return
 	}
+	x.targetMetrics.Response(time.Since(started))
 	if resp.Status == http.StatusSwitchingProtocols {
+		target.Report(failure.None, resp.Status)
 		x.tunnel(resp)
 		return
 	}
@@ -360,6 +408,9 @@ func (x *exchange) relay(resp *transport.Response) {
 		}
 	}
 	framing := resp.Framing(x.r.Method)
+	if framing == h1.NoBody {
+		x.target.Report(failure.None, resp.Status)
+	}
 	if resp.ContentLength >= 0 && (framing == h1.Length || x.r.Method == http.MethodHead) {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
 	}
@@ -377,9 +428,13 @@ func (x *exchange) relay(resp *transport.Response) {
 		// Closing first ends any upload still running, so the log line
 		// counts the bytes that really went up.
 		resp.Body.Close()
+		if fe, ok := failure.As(err); ok {
+			x.target.Report(fe.Class, resp.Status)
+		}
 		x.abort(err)
 		return
 	}
+	x.target.Report(failure.None, resp.Status)
 	for _, f := range resp.Body.Trailers() {
 		h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)] = append(h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)], f.Value)
 	}
@@ -434,7 +489,10 @@ func (x *exchange) abort(err error) {
 		x.entry.Cause = ""
 		x.entry.Details = err.Error()
 	} else {
-		x.record(err)
+		fe := x.record(err)
+		if x.targetMetrics != nil {
+			x.targetMetrics.Abort(x.failureRecord(fe))
+		}
 	}
 	x.finish()
 	x.entry = accesslog.Entry{} // logged; finish must not log again
@@ -457,6 +515,11 @@ func (x *exchange) fail(err error) {
 	}
 	fe := x.record(err)
 	x.entry.Status = fe.Status()
+	if x.targetMetrics != nil {
+		x.targetMetrics.Fail(x.failureRecord(fe))
+	} else {
+		x.routeMetrics.Fail(x.failureRecord(fe))
+	}
 	x.entry.BytesOut += int64(x.p.errors.Write(x.w, x.r, fe, x.entry.RequestID, x.detail()))
 }
 
@@ -471,12 +534,24 @@ func (x *exchange) record(err error) *failure.Error {
 	return fe
 }
 
-// finish writes the access-log line.
+// failureRecord is fe as the metrics keep it, with the log entry's words.
+func (x *exchange) failureRecord(fe *failure.Error) metrics.Failure {
+	return metrics.Failure{
+		RequestID: x.entry.RequestID,
+		Route:     x.entry.Route,
+		Status:    x.entry.Status,
+		Cause:     fe.Class,
+		Details:   x.entry.Details,
+	}
+}
+
+// finish writes the access-log line and counts the request.
 func (x *exchange) finish() {
 	if x.entry.Start.IsZero() {
 		return
 	}
 	x.entry.Duration = time.Since(x.entry.Start)
+	x.routeMetrics.Finished(x.entry.Status)
 	x.p.log.Log(&x.entry)
 }
 

@@ -230,7 +230,7 @@ func (w *Writer) Write(rw http.ResponseWriter, r *http.Request, fe *failure.Erro
 		buf.Write(appendJSON(buf.AvailableBuffer(), p, fe, r, requestID, member, detail))
 	case html:
 		contentType = "text/html; charset=utf-8"
-		w.writeHTML(buf, p, requestID)
+		w.writeHTML(buf, p, requestID, fe.RetryAfterSeconds)
 	default:
 		contentType = "text/plain; charset=utf-8"
 		buf.Write(appendPlain(buf.AvailableBuffer(), p, requestID, member))
@@ -252,7 +252,13 @@ func (w *Writer) Write(rw http.ResponseWriter, r *http.Request, fe *failure.Erro
 		values = setHeader(h, "Proxy-Status", member, values)
 	}
 	if fe.RetryAfter() {
-		values = setHeader(h, "Retry-After", w.retryAfterText, values)
+		// The failure's own wait (a rate limit's refill, a maintenance
+		// window) beats the default.
+		text := w.retryAfterText
+		if fe.RetryAfterSeconds > 0 {
+			text = strconv.Itoa(fe.RetryAfterSeconds)
+		}
+		values = setHeader(h, "Retry-After", text, values)
 	}
 	if requestID != "" {
 		setHeader(h, "X-Request-Id", requestID, values)
@@ -335,9 +341,12 @@ func appendJSON(dst []byte, p *page, fe *failure.Error, r *http.Request, request
 	return append(dst, "}\n"...)
 }
 
-func (w *Writer) writeHTML(buf *bytes.Buffer, p *page, requestID string) {
+func (w *Writer) writeHTML(buf *bytes.Buffer, p *page, requestID string, retryAfter int) {
 	data := p.data
 	data.RequestID = requestID
+	if retryAfter > 0 && data.RetryAfter > 0 {
+		data.RetryAfter = retryAfter
+	}
 	start := buf.Len()
 	if err := p.html.Execute(buf, data); err != nil && p.html != defaultPage {
 		// An operator template that fails on this data must not cost the
