@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
@@ -24,6 +26,8 @@ type harness struct {
 	g    *gateway.Gateway
 	URL  string
 	logs *logSink
+	// opLog captures portico's operator log (health changes, reloads).
+	opLog *textSink
 	// yaml and vars are what Load parses; tests change them and reload.
 	mu   sync.Mutex
 	yaml string
@@ -40,7 +44,7 @@ type harnessOptions struct {
 // The listen address is forced to a free loopback port.
 func startGateway(t testing.TB, yaml string, vars map[string]string, opts ...harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: newLogSink(), yaml: yaml, vars: vars}
+	h := &harness{t: t, logs: newLogSink(), opLog: newTextSink(), yaml: yaml, vars: vars}
 	var o harnessOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -49,7 +53,12 @@ func startGateway(t testing.TB, yaml string, vars map[string]string, opts ...har
 	if o.accessLog != nil {
 		accessLog = o.accessLog
 	}
-	g, err := gateway.New(gateway.Options{Load: h.load, AccessLog: accessLog, Resolver: o.resolver})
+	g, err := gateway.New(gateway.Options{
+		Load:      h.load,
+		AccessLog: accessLog,
+		Resolver:  o.resolver,
+		Log:       slog.New(slog.NewTextHandler(h.opLog, nil)),
+	})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -191,4 +200,66 @@ func (s *logSink) await(t testing.TB, match func(map[string]any) bool) map[strin
 			return nil
 		}
 	}
+}
+
+// textSink collects operator-log lines and lets tests await one.
+type textSink struct {
+	mu      sync.Mutex
+	text    strings.Builder
+	changed chan struct{}
+}
+
+func newTextSink() *textSink { return &textSink{changed: make(chan struct{})} }
+
+func (s *textSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.text.Write(p)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// await waits until the log holds substr.
+func (s *textSink) await(t testing.TB, substr string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		s.mu.Lock()
+		found := strings.Contains(s.text.String(), substr)
+		changed := s.changed
+		s.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("operator log never said %q", substr)
+		}
+	}
+}
+
+// failuresCounted returns portico_failures_total for cause, summed over
+// its labels, from the admin API's /metrics.
+func (h *harness) failuresCounted(cause string) float64 {
+	h.t.Helper()
+	addr := h.g.AdminAddr()
+	if addr == nil {
+		h.t.Fatal("the gateway has no admin address")
+	}
+	resp, err := testClient.Get("http://" + addr.String() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	body := readBody(h.t, resp)
+	var sum float64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "portico_failures_total{") && strings.Contains(line, `cause="`+cause+`"`) {
+			var v float64
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
 }

@@ -26,6 +26,7 @@ func upstreamConfig(target, extra string) string {
 		timeouts = ""
 	}
 	return `
+admin: "127.0.0.1:0"
 trusted_networks: ["127.0.0.0/8"]
 upstreams:
   app:
@@ -374,6 +375,11 @@ func checkAnswer(t *testing.T, h *harness, resp *http.Response, body, accept str
 	line := h.logLine(id)
 	if line["error.type"] != cause {
 		t.Errorf("logged error.type %q, want %q", line["error.type"], cause)
+	}
+	if cause != "" && h.g.AdminAddr() != nil {
+		if n := h.failuresCounted(cause); n < 1 {
+			t.Errorf("portico_failures_total{cause=%q} = %v, want at least 1", cause, n)
+		}
 	}
 	if got := line["http.response.status_code"]; got != float64(w.status) {
 		t.Errorf("logged status %v, want %d", got, w.status)
