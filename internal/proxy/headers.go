@@ -124,11 +124,14 @@ func forwardedNode(a netip.Addr) string {
 func quoteForwarded(v string) string {
 	for i := 0; i < len(v); i++ {
 		if !isTokenChar(v[i]) {
-			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+			return `"` + forwardedEscaper.Replace(v) + `"`
 		}
 	}
 	return v
 }
+
+// forwardedEscaper escapes a quoted-string's specials (RFC 9110 §5.6.4).
+var forwardedEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 // seenVia reports whether a Via field names this proxy's pseudonym: the
 // request has come round to us again (RFC 9110 §7.6.3).
