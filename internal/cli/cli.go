@@ -85,6 +85,7 @@ Run without arguments for the embedded demo.`,
 		newValidateCommand(stdout, stderr),
 		newVersionCommand(stdout),
 		newDiagnoseCommand(stdout, stderr),
+		newStatusCommand(stdout),
 	)
 	return root
 }
