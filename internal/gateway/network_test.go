@@ -62,6 +62,9 @@ func TestUnroutableTarget(t *testing.T) {
 		if err != nil {
 			t.Skip("unshare is not installed")
 		}
+		if _, err := exec.LookPath("ip"); err != nil {
+			t.Skip("ip (iproute2) is not installed")
+		}
 		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestUnroutableTarget$", "-test.v")
 		cmd.Env = append(os.Environ(), inNamespace+"=1")
 		out, err := cmd.CombinedOutput()
