@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/portico-proxy/portico/internal/diagnose"
 	"github.com/portico-proxy/portico/internal/failure"
 	"github.com/portico-proxy/portico/internal/faults"
@@ -211,7 +213,7 @@ func TestNames(t *testing.T) {
 	s := start(t, faults.OK)
 	_, port, _ := strings.Cut(s.Addr(), ":")
 	loopback := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	dns, err := faults.StartDNS(map[string]faults.DNSAnswer{
+	dnsServer, err := faults.StartDNS(map[string]faults.DNSAnswer{
 		"app.test":      {Result: faults.DNSRecords, CNAME: "edge.test", TTL: 60},
 		"edge.test":     {Result: faults.DNSRecords, Addrs: loopback, TTL: 30},
 		"gone.test":     {Result: faults.DNSNXDomain},
@@ -223,15 +225,15 @@ func TestNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dns.Close() })
+	t.Cleanup(func() { dnsServer.Close() })
 
 	t.Run("cname", func(t *testing.T) {
-		r := check(t, "http://app.test:"+port+"/", options(t, dns.Addr()))
+		r := check(t, "http://app.test:"+port+"/", options(t, dnsServer.Addr()))
 		if !r.Verdict.Healthy {
 			t.Fatalf("verdict %+v", r.Verdict)
 		}
 		d := r.DNS
-		if d.Source != "dns" || d.Server != dns.Addr() || len(d.Questions) != 2 {
+		if d.Source != "dns" || d.Server != dnsServer.Addr() || len(d.Questions) != 2 {
 			t.Fatalf("dns step %+v", d)
 		}
 		a := d.Questions[0]
@@ -253,7 +255,7 @@ func TestNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
-			r := check(t, "http://"+tt.host+":"+port+"/", options(t, dns.Addr()))
+			r := check(t, "http://"+tt.host+":"+port+"/", options(t, dnsServer.Addr()))
 			wantVerdict(t, r, tt.class, "dns")
 			wantContains(t, "summary", r.Verdict.Summary, tt.fact)
 			if got := r.DNS.Failure.Param("rcode"); got != tt.rcode {
@@ -265,7 +267,7 @@ func TestNames(t *testing.T) {
 		})
 	}
 	t.Run("no AAAA", func(t *testing.T) {
-		r := check(t, "http://nothing6.test:"+port+"/", options(t, dns.Addr()))
+		r := check(t, "http://nothing6.test:"+port+"/", options(t, dnsServer.Addr()))
 		if !r.Verdict.Healthy || !strings.Contains(strings.Join(r.DNS.Notes, "\n"), "no AAAA records") {
 			t.Errorf("verdict %+v, notes %q", r.Verdict, r.DNS.Notes)
 		}
@@ -385,4 +387,90 @@ func TestServerClosesIdleConnectionsEarly(t *testing.T) {
 	}
 	wantContains(t, "summary", r.Verdict.Summary, "idle_timeout 60s")
 	wantContains(t, "next", r.Verdict.Next, "set idle_timeout below")
+}
+
+// TestEveryAddressIsTried resolves a name to 127.0.0.1 and ::1 while the
+// server listens on IPv4 only: the connection goes to 127.0.0.1, the
+// proxy's first choice, and the refusing IPv6 address is reported.
+func TestEveryAddressIsTried(t *testing.T) {
+	s := start(t, faults.OK)
+	_, port, _ := strings.Cut(s.Addr(), ":")
+	dnsServer, err := faults.StartDNS(map[string]faults.DNSAnswer{
+		"both.test": {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsServer.Close() })
+	r := check(t, "http://both.test:"+port+"/", options(t, dnsServer.Addr()))
+	if !r.Verdict.Healthy {
+		t.Fatalf("verdict %+v, want healthy", r.Verdict)
+	}
+	tcp := r.TCP
+	if len(tcp.Attempts) != 2 || tcp.Connected != s.Addr() {
+		t.Fatalf("attempts %+v, connected %q", tcp.Attempts, tcp.Connected)
+	}
+	if f := tcp.Attempts[1].Failure; tcp.Attempts[1].Address != "[::1]:"+port || f == nil || f.Class != failure.ConnectionRefused {
+		t.Errorf("second attempt %+v, want [::1] refused", tcp.Attempts[1])
+	}
+	if len(tcp.Notes) != 1 || len(tcp.Warnings) != 0 {
+		t.Errorf("notes %q, warnings %q; want one note on the address tried only as a fallback", tcp.Notes, tcp.Warnings)
+	}
+}
+
+func TestIPv6Literal(t *testing.T) {
+	s, err := faults.StartWith(faults.OK, faults.Options{IPv6: true})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := check(t, s.URL()+"/", options(t, ""))
+	if !r.Verdict.Healthy || r.DNS.Source != "literal" || r.TCP.Connected != s.Addr() {
+		t.Errorf("verdict %+v, dns %+v, connected %q", r.Verdict, r.DNS, r.TCP.Connected)
+	}
+}
+
+// startSplitDNS starts a DNS server on 127.0.0.1 that answers A questions
+// for any name with 127.0.0.1 and AAAA questions with SERVFAIL: a name
+// that resolves differently over IPv4 and IPv6.
+func startSplitDNS(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(q)
+			switch q.Question[0].Qtype {
+			case dns.TypeA:
+				m.Answer = append(m.Answer, &dns.A{
+					Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+					A:   net.IPv4(127, 0, 0, 1),
+				})
+			default:
+				m.Rcode = dns.RcodeServerFailure
+			}
+			w.WriteMsg(m)
+		})}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func TestNameResolvesDifferentlyOverIPv4AndIPv6(t *testing.T) {
+	s := start(t, faults.OK)
+	_, port, _ := strings.Cut(s.Addr(), ":")
+	r := check(t, "http://split.test:"+port+"/", options(t, startSplitDNS(t)))
+	d := r.DNS
+	if !r.Verdict.Healthy || d.Status != diagnose.StatusWarning || r.Verdict.Warnings != 1 {
+		t.Fatalf("verdict %+v, dns status %q; want healthy with one warning", r.Verdict, d.Status)
+	}
+	if d.Questions[1].Type != "AAAA" || d.Questions[1].Rcode != "SERVFAIL" {
+		t.Errorf("AAAA question %+v, want SERVFAIL", d.Questions[1])
+	}
+	wantContains(t, "warning", d.Warnings[0], "the AAAA question got SERVFAIL while A answered")
 }

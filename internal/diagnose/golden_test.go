@@ -74,7 +74,7 @@ func TestGolden(t *testing.T) {
 	}
 	ok := start(t, faults.OK)
 	_, okPort, _ := strings.Cut(ok.Addr(), ":")
-	dns, err := faults.StartDNS(map[string]faults.DNSAnswer{
+	dnsServer, err := faults.StartDNS(map[string]faults.DNSAnswer{
 		"app.test":  {Result: faults.DNSRecords, CNAME: "edge.test", TTL: 300},
 		"edge.test": {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, TTL: 30},
 		"gone.test": {Result: faults.DNSNXDomain},
@@ -82,7 +82,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dns.Close() })
+	t.Cleanup(func() { dnsServer.Close() })
 	closed, err := faults.ClosedAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := options(t, dns.Addr())
+			o := options(t, dnsServer.Addr())
 			if tt.tls {
 				o.CAFile = caFile
 			}

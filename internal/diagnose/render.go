@@ -50,9 +50,11 @@ func (p *printer) style(style, s string) string {
 	return style + s + styleReset
 }
 
+// line writes one line, without trailing blanks that padding for an
+// empty last column would leave.
 func (p *printer) line(format string, args ...any) {
 	if p.err == nil {
-		_, p.err = fmt.Fprintf(p.w, format+"\n", args...)
+		_, p.err = io.WriteString(p.w, strings.TrimRight(fmt.Sprintf(format, args...), " ")+"\n")
 	}
 }
 
