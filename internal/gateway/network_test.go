@@ -1,47 +1,21 @@
 package gateway_test
 
 import (
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/portico-proxy/portico/internal/faults"
 )
 
-// fullBacklog returns a loopback address whose listen queue is full: the
-// kernel drops further SYNs, so a connect attempt times out, as it does
-// towards a host that has gone silent.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	// A backlog of 0 holds one connection that is never accepted.
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	filler, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { filler.Close() })
-	return addr
-}
-
 func TestConnectTimesOut(t *testing.T) {
-	addr := fullBacklog(t)
+	u, err := faults.StartUnanswered()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	addr := u.Addr()
 	h := startGateway(t, upstreamConfig("http://"+addr, "\n    timeouts: {connect: 300ms}"), nil)
 	resp := h.get("/", "Accept: application/json")
 	checkAnswer(t, h, resp, readBody(t, resp), "application/json",
