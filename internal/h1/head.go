@@ -281,31 +281,12 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // parseFieldLine parses field-line = field-name ":" OWS field-value OWS
 // (RFC 9112 §5) and reports the first problem, for the caller to classify.
 func parseFieldLine(line []byte, first bool) (fieldSpan, string) {
-	if isOWS(line[0]) {
-		if first {
-			// RFC 9112 §2.2: whitespace before the first field line.
-			return fieldSpan{}, "whitespace before the first field line"
-		}
-		// RFC 9112 §5.2: a proxy must reject or replace obs-fold.
-		return fieldSpan{}, "obsolete line folding (obs-fold)"
+	colon := 0
+	for colon < len(line) && tchar[line[colon]] {
+		colon++
 	}
-	colon := bytes.IndexByte(line, ':')
-	if colon < 0 {
-		return fieldSpan{}, fmt.Sprintf("field line without a colon: %q", clip(line, 40))
-	}
-	name := line[:colon]
-	if colon == 0 {
-		return fieldSpan{}, "empty field name"
-	}
-	if isOWS(name[len(name)-1]) {
-		// RFC 9112 §5.1: never strip it; a neighbour may read the name
-		// differently.
-		return fieldSpan{}, fmt.Sprintf("whitespace between field name %q and colon", clip(bytes.TrimRight(name, " \t"), 40))
-	}
-	for _, c := range name {
-		if !tchar[c] {
-			return fieldSpan{}, fmt.Sprintf("invalid byte 0x%02x in field name %q", c, clip(name, 40))
-		}
+	if colon == 0 || colon == len(line) || line[colon] != ':' {
+		return fieldSpan{}, fieldNameProblem(line, first)
 	}
 	vs, ve := colon+1, len(line)
 	for vs < ve && isOWS(line[vs]) {
@@ -315,7 +296,39 @@ func parseFieldLine(line []byte, first bool) (fieldSpan, string) {
 		ve--
 	}
 	if i := invalidValueByte(line[vs:ve]); i >= 0 {
-		return fieldSpan{}, fmt.Sprintf("invalid byte 0x%02x in the value of field %q", line[vs+i], clip(name, 40))
+		return fieldSpan{}, fmt.Sprintf("invalid byte 0x%02x in the value of field %q", line[vs+i], clip(line[:colon], 40))
 	}
 	return fieldSpan{nameEnd: colon, valStart: vs, valEnd: ve}, ""
+}
+
+// fieldNameProblem says what is wrong with a field line that does not
+// start with a token and a colon.
+func fieldNameProblem(line []byte, first bool) string {
+	if len(line) > 0 && isOWS(line[0]) {
+		if first {
+			// RFC 9112 §2.2: whitespace before the first field line.
+			return "whitespace before the first field line"
+		}
+		// RFC 9112 §5.2: a proxy must reject or replace obs-fold.
+		return "obsolete line folding (obs-fold)"
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return fmt.Sprintf("field line without a colon: %q", clip(line, 40))
+	}
+	name := line[:colon]
+	if colon == 0 {
+		return "empty field name"
+	}
+	if isOWS(name[len(name)-1]) {
+		// RFC 9112 §5.1: never strip it; a neighbour may read the name
+		// differently.
+		return fmt.Sprintf("whitespace between field name %q and colon", clip(bytes.TrimRight(name, " \t"), 40))
+	}
+	for _, c := range name {
+		if !tchar[c] {
+			return fmt.Sprintf("invalid byte 0x%02x in field name %q", c, clip(name, 40))
+		}
+	}
+	return fmt.Sprintf("malformed field line %q", clip(line, 40))
 }
