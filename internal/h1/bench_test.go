@@ -56,6 +56,51 @@ func BenchmarkNetHTTPReadResponse(b *testing.B) {
 	}
 }
 
+// typicalRequest is a browser's GET with ten fields.
+const typicalRequest = "GET /products/42?ref=home&utm_source=mail HTTP/1.1\r\n" +
+	"Host: shop.example.com\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n" +
+	"Accept-Language: en-GB,en;q=0.5\r\n" +
+	"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+	"Referer: https://shop.example.com/\r\n" +
+	"Connection: keep-alive\r\n" +
+	"Cookie: session=abcdef0123456789; theme=dark\r\n" +
+	"Upgrade-Insecure-Requests: 1\r\n" +
+	"Priority: u=0, i\r\n" +
+	"\r\n"
+
+func BenchmarkReadRequestHead(b *testing.B) {
+	src := strings.NewReader(typicalRequest)
+	br := bufio.NewReader(src)
+	var h RequestHead
+	b.SetBytes(int64(len(typicalRequest)))
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(typicalRequest)
+		br.Reset(src)
+		if err := ReadRequestHead(br, Limits{}, &h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNetHTTPReadRequest is the same request through net/http, for
+// comparison.
+func BenchmarkNetHTTPReadRequest(b *testing.B) {
+	src := strings.NewReader(typicalRequest)
+	br := bufio.NewReader(src)
+	b.SetBytes(int64(len(typicalRequest)))
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(typicalRequest)
+		br.Reset(src)
+		if _, err := http.ReadRequest(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // chunkedBody is 1 MiB in 16 KiB chunks, with the given trailers.
 func chunkedBody(trailers []Field) []byte {
 	var wire bytes.Buffer
@@ -111,6 +156,42 @@ func BenchmarkWriteRequestHead(b *testing.B) {
 	}
 }
 
+// responseFields are six fields of a typical proxied response.
+var responseFields = []Field{
+	{"Date", "Mon, 02 Jun 2025 10:00:00 GMT"},
+	{"Content-Type", "application/json; charset=utf-8"},
+	{"Cache-Control", "private, max-age=0"},
+	{"Set-Cookie", "session=abcdef0123456789; Path=/; HttpOnly; Secure"},
+	{"Vary", "Accept-Encoding"},
+	{"X-Request-Id", "9f86d081884c7d659a2feaa0c55ad015"},
+}
+
+func BenchmarkWriteResponseHead(b *testing.B) {
+	w := bufio.NewWriter(io.Discard)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteResponseHead(w, 200, "", responseFields, 1234, false, false); err != nil {
+			b.Fatal(err)
+		}
+		w.Flush()
+	}
+}
+
+func BenchmarkWriteResponseHeadFromHeader(b *testing.B) {
+	w := bufio.NewWriter(io.Discard)
+	h := http.Header{}
+	for _, f := range responseFields {
+		h.Add(f.Name, f.Value)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteResponseHeadFromHeader(w, 200, "", h, 1234, false, false); err != nil {
+			b.Fatal(err)
+		}
+		w.Flush()
+	}
+}
+
 func BenchmarkChunkedWrite(b *testing.B) {
 	w := bufio.NewWriterSize(io.Discard, 64<<10)
 	cw := NewChunkedWriter(w)
@@ -122,8 +203,8 @@ func BenchmarkChunkedWrite(b *testing.B) {
 	}
 }
 
-// TestAllocations pins the allocation promises: one string per response
-// head, none per body read or written request head.
+// TestAllocations pins the allocation promises: one string per response or
+// request head read, none per body read or head written.
 func TestAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates and empties sync.Pools")
@@ -139,6 +220,13 @@ func TestAllocations(t *testing.T) {
 	body := io.Reader(onlyReader{&r})
 	w := bufio.NewWriter(io.Discard)
 	cw := NewChunkedWriter(w)
+	reqSrc := strings.NewReader(typicalRequest)
+	reqBr := bufio.NewReader(reqSrc)
+	var req RequestHead
+	respHeader := http.Header{}
+	for _, f := range responseFields {
+		respHeader.Add(f.Name, f.Value)
+	}
 	tests := []struct {
 		name string
 		max  float64
@@ -150,6 +238,29 @@ func TestAllocations(t *testing.T) {
 			if err := ReadResponseHead(br, Limits{}, &h); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{"ReadRequestHead", 1, func() {
+			reqSrc.Reset(typicalRequest)
+			reqBr.Reset(reqSrc)
+			if err := ReadRequestHead(reqBr, Limits{}, &req); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"chunked request BodyReader", 0, func() {
+			bsrc.Reset(wire)
+			bbr.Reset(bsrc)
+			r.ResetRequest(bbr, &RequestHead{Chunked: true, ContentLength: -1})
+			if _, err := io.CopyBuffer(io.Discard, body, buf); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"WriteResponseHead", 0, func() {
+			WriteResponseHead(w, 200, "", responseFields, 1234, false, false)
+			w.Flush()
+		}},
+		{"WriteResponseHeadFromHeader", 0, func() {
+			WriteResponseHeadFromHeader(w, 200, "", respHeader, 1234, false, false)
+			w.Flush()
 		}},
 		{"chunked BodyReader without trailers", 0, func() {
 			bsrc.Reset(wire)

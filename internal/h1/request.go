@@ -27,7 +27,8 @@ type RequestHead struct {
 	// 1.9 reads as 1.1 (RFC 9110 §2.5).
 	Major, Minor int
 	// Host is the Host field's value, or the authority of an absolute-form
-	// target, which wins over the field (RFC 9112 §3.2.2). It may be empty:
+	// or authority-form target, which wins over the field (RFC 9112 §3.2.2,
+	// §3.3). It may be empty:
 	// an HTTP/1.0 request need not name a host, and an empty Host field is
 	// valid (RFC 9112 §3.2).
 	Host string

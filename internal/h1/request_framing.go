@@ -14,6 +14,9 @@ func (h *RequestHead) frame() error {
 	var sawCL, sawTE, sawHost, sawUpgrade, keepAlive, connectionUpgrade, expectContinue bool
 	var te transferCodings
 	for _, f := range h.Fields {
+		if !maybeRequestFramingField[len(f.Name)&31] {
+			continue
+		}
 		switch {
 		case equalFoldASCII(f.Name, "host"):
 			if sawHost {
@@ -96,6 +99,15 @@ func (h *RequestHead) frame() error {
 	return te.check(h)
 }
 
+// maybeRequestFramingField marks, by length modulo 32, the names frame
+// reads, so that most fields are passed over at the cost of one load.
+var maybeRequestFramingField = func() (t [32]bool) {
+	for _, name := range []string{"host", "content-length", "transfer-encoding", "connection", "expect", "upgrade"} {
+		t[len(name)] = true
+	}
+	return t
+}()
+
 // transferCodings gathers the transfer codings of every Transfer-Encoding
 // field line, in order (RFC 9110 §5.3).
 type transferCodings struct {
@@ -163,6 +175,8 @@ func (h *RequestHead) parseTarget() error {
 		if problem := checkAuthority(t, true); problem != "" {
 			return badRequest("CONNECT target %q is not host:port: %s", clip(t, 64), problem)
 		}
+		// RFC 9112 §3.3: the target is then the target URI's authority.
+		h.Host = t
 		return nil
 	case t == "*":
 		// RFC 9112 §3.2.4: the asterisk-form is only for OPTIONS.

@@ -125,6 +125,13 @@ func TestReadRequestHeadValid(t *testing.T) {
 			frame: NoBody,
 		},
 		{
+			name: "CONNECT target wins over Host",
+			in:   "CONNECT example.com:443 HTTP/1.1\r\nHost:\r\n\r\n",
+			want: RequestHead{Method: "CONNECT", Target: "example.com:443", Major: 1, Minor: 1, Host: "example.com:443", ContentLength: -1,
+				Fields: []Field{{"Host", ""}}},
+			frame: NoBody,
+		},
+		{
 			name: "OPTIONS asterisk-form",
 			in:   "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
 			want: RequestHead{Method: "OPTIONS", Target: "*", Path: "*", Major: 1, Minor: 1, Host: "h", ContentLength: -1,
@@ -490,5 +497,75 @@ func TestReadRequestHeadReuse(t *testing.T) {
 	}
 	if path != "/a" || host != "one" || field != (Field{"Host", "one"}) {
 		t.Errorf("first request's strings changed to %q, %q, %q", path, host, field)
+	}
+}
+
+func TestRequestBodyReader(t *testing.T) {
+	tests := []struct {
+		name string
+		head string
+		body string
+		want string
+	}{
+		{name: "no body", head: "GET / HTTP/1.1\r\nHost: h\r\n\r\n", body: "NEXT", want: ""},
+		{name: "length", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", body: "helloNEXT", want: "hello"},
+		{name: "length zero", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", body: "NEXT", want: ""},
+		{name: "chunked", head: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", body: "5\r\nhello\r\n1;x=y\r\n!\r\n0\r\n\r\nNEXT", want: "hello!"},
+		{name: "HTTP/1.0 without a length has no body", head: "POST / HTTP/1.0\r\n\r\n", body: "NEXT", want: ""},
+	}
+	for _, tt := range tests {
+		for _, shape := range readerShapes {
+			t.Run(tt.name+"/"+shape.name, func(t *testing.T) {
+				br := shape.new(tt.head + tt.body)
+				var h RequestHead
+				if err := ReadRequestHead(br, Limits{}, &h); err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(NewRequestBodyReader(br, &h))
+				if err != nil || string(got) != tt.want {
+					t.Fatalf("body = %q, %v; want %q", got, err, tt.want)
+				}
+				if rest, _ := io.ReadAll(br); string(rest) != "NEXT" {
+					t.Errorf("left %q after the body, want NEXT", rest)
+				}
+			})
+		}
+	}
+}
+
+// TestRequestBodyReaderInvalid checks that a request body that breaks its
+// framing or stops short is a request error, so the connection is closed.
+func TestRequestBodyReaderInvalid(t *testing.T) {
+	chunked := &RequestHead{Chunked: true, ContentLength: -1}
+	tests := []struct {
+		name      string
+		head      *RequestHead
+		body      string
+		truncated bool // the client stopped sending
+	}{
+		{name: "short of Content-Length", head: &RequestHead{ContentLength: 10}, body: "hello", truncated: true},
+		{name: "ends inside a chunk", head: chunked, body: "5\r\nhel", truncated: true},
+		{name: "ends in a chunk-size line", head: chunked, body: "5", truncated: true},
+		{name: "ends before the last chunk", head: chunked, body: "5\r\nhello\r\n", truncated: true},
+		{name: "ends in the trailers", head: chunked, body: "0\r\nA: b\r\n", truncated: true},
+		{name: "chunk size not hex", head: chunked, body: "g\r\nx\r\n0\r\n\r\n"},
+		{name: "chunk size with a sign", head: chunked, body: "+5\r\nhello\r\n0\r\n\r\n"},
+		{name: "chunk size with a 0x prefix", head: chunked, body: "0x5\r\nhello\r\n0\r\n\r\n"},
+		{name: "chunk size overflows", head: chunked, body: "8000000000000000\r\n"},
+		{name: "chunk size too long", head: chunked, body: "00000000000000001\r\nx\r\n0\r\n\r\n"},
+		{name: "chunk size line ends in a bare LF", head: chunked, body: "5\nhello\r\n0\r\n\r\n"},
+		{name: "chunk data longer than its size", head: chunked, body: "3\r\nhello\r\n0\r\n\r\n"},
+		{name: "chunk data ends in a bare LF", head: chunked, body: "5\r\nhello\n0\r\n\r\n"},
+		{name: "control byte in an extension", head: chunked, body: "5;a=\x01\r\nhello\r\n0\r\n\r\n"},
+		{name: "obs-fold in the trailers", head: chunked, body: "0\r\nA: b\r\n c\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := io.ReadAll(NewRequestBodyReader(bufio.NewReader(strings.NewReader(tt.body)), tt.head))
+			assertRequestError(t, err, 400)
+			if errors.Is(err, io.ErrUnexpectedEOF) != tt.truncated {
+				t.Errorf("errors.Is(%v, io.ErrUnexpectedEOF) = %v, want %v", err, !tt.truncated, tt.truncated)
+			}
+		})
 	}
 }
