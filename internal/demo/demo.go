@@ -1,8 +1,9 @@
 // Package demo runs the embedded demonstration: a configuration built into
 // the binary and the in-process upstreams it points at — two healthy
 // servers, one that misbehaves in the way the request path names, a closed
-// port and a name that does not resolve — so a newcomer sees balancing and
-// explained 502s and 504s with nothing on disk.
+// port, a silent host, TLS servers with broken certificates, and names its
+// own DNS server fails to resolve — so a newcomer sees balancing and every
+// explained failure with nothing to set up.
 package demo
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +30,7 @@ type Demo struct {
 	vars    map[string]string
 	closers []func() error
 	dns     *faults.DNSServer
+	tmp     string
 }
 
 // Start starts the demo upstreams on loopback ports the kernel picks.
@@ -59,16 +62,60 @@ func Start() (d *Demo, err error) {
 	}
 	d.vars["DOWN"] = down
 
-	// The demo answers its own DNS so the failing name is looked up on
+	silent, err := faults.StartUnanswered()
+	if err != nil {
+		return nil, err
+	}
+	d.vars["SILENT"] = silent.Addr()
+	d.closers = append(d.closers, silent.Close)
+
+	if err := d.startTLS(); err != nil {
+		return nil, err
+	}
+
+	// The demo answers its own DNS so its names are looked up on
 	// loopback, never on the machine's resolver.
 	d.dns, err = faults.StartDNS(map[string]faults.DNSAnswer{
-		"missing.demo.internal.": {Result: faults.DNSNXDomain},
+		"missing.demo.internal.":  {Result: faults.DNSNXDomain},
+		"broken.demo.internal.":   {Result: faults.DNSServFail},
+		"slow.demo.internal.":     {Result: faults.DNSTimeout},
+		"metadata.demo.internal.": {Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.3")}},
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.dns.Close)
 	return d, nil
+}
+
+// startTLS starts the TLS upstreams and writes the CA that signed them to a
+// temporary file for the configuration's ca_file.
+func (d *Demo) startTLS() error {
+	ca, err := faults.NewCA("portico demo CA")
+	if err != nil {
+		return err
+	}
+	if d.tmp, err = os.MkdirTemp("", "portico-demo-"); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, func() error { return os.RemoveAll(d.tmp) })
+	if d.vars["DEMO_CA"], err = ca.WritePEM(d.tmp); err != nil {
+		return err
+	}
+	for name, fault := range map[string]faults.TLSFault{
+		"TLS_EXPIRED_PORT":     faults.ExpiredCert,
+		"TLS_CLIENT_CERT_PORT": faults.RequireClientCert,
+		"TLS_PLAIN_PORT":       faults.PlainHTTPOnTLSPort,
+	} {
+		s, err := faults.StartTLS(fault, ca)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, s.Close)
+		_, port, _ := net.SplitHostPort(s.Addr())
+		d.vars[name] = port
+	}
+	return nil
 }
 
 // Load parses the embedded configuration with the demo's addresses filled
@@ -89,11 +136,11 @@ func (d *Demo) Resolver() resolve.Config {
 	return resolve.Config{Servers: []string{d.dns.Addr()}, Timeout: time.Second}
 }
 
-// Close stops every demo upstream.
+// Close stops every demo upstream, last started first.
 func (d *Demo) Close() error {
 	var errs []error
-	for _, c := range d.closers {
-		errs = append(errs, c())
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
 	}
 	return errors.Join(errs...)
 }
@@ -101,25 +148,61 @@ func (d *Demo) Close() error {
 // Guide is what the demo prints once it listens: the URLs to open and
 // commands to try.
 func Guide(gatewayURL, adminURL string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `portico demo is running.
+	return fmt.Sprintf(`portico demo is running.
 
   gateway    %[1]s/
-  admin API  %[2]s/
+  dashboard  %[2]s/
 
 Try:
   curl -i %[1]s/                        # balanced over app-1 and app-2 (weights 1:2)
   curl -i %[1]s/demo/fail/refused       # 502 connection_refused
-  curl -i %[1]s/demo/fail/timeout       # 504 connection_read_timeout after 2s
+  curl -i %[1]s/demo/fail/timeout       # 504 connection_read_timeout after 3s
   curl -i %[1]s/demo/fail/garbage       # 502 http_protocol_error
   curl -i %[1]s/demo/fail/dns           # 502 dns_error, rcode NXDOMAIN
+  curl -i %[1]s/demo/fail/tls-expired   # 502 tls_certificate_error, with the expiry date
   curl -i %[1]s/demo/fail/truncated     # body cut short: curl exits 18
   curl -i -H 'Accept: application/problem+json' %[1]s/demo/fail/reset
 
-Every failing path is listed at %[1]s/demo/.
+Every failure the demo can show, one path each: %[1]s/demo/
 Press Ctrl-C to stop.
 `, gatewayURL, adminURL)
-	return b.String()
+}
+
+// Failures lists the demo's paths with the answer each gives, for the
+// /demo/ page.
+var Failures = []struct{ Path, Answer, How string }{
+	{"/demo/fail/refused", "502 connection_refused", ""},
+	{"/demo/fail/connect-timeout", "504 connection_timeout", ""},
+	{"/demo/fail/dns", "502 dns_error (rcode NXDOMAIN)", ""},
+	{"/demo/fail/dns-servfail", "502 dns_error (rcode SERVFAIL)", ""},
+	{"/demo/fail/dns-timeout", "504 dns_timeout", ""},
+	{"/demo/fail/prohibited", "502 destination_ip_prohibited", ""},
+	{"/demo/fail/tls-expired", "502 tls_certificate_error", ""},
+	{"/demo/fail/tls-alert", "502 tls_alert_received (certificate required)", ""},
+	{"/demo/fail/tls-plain-http", "502 tls_protocol_error", ""},
+	{"/demo/fail/close", "502 connection_terminated", ""},
+	{"/demo/fail/reset", "502 connection_terminated", ""},
+	{"/demo/fail/timeout", "504 connection_read_timeout", ""},
+	{"/demo/fail/slow-head", "504 http_response_timeout", ""},
+	{"/demo/fail/stops-reading-body", "504 connection_write_timeout", "head -c 20000000 /dev/zero | curl -i --data-binary @- URL"},
+	{"/demo/fail/garbage", "502 http_protocol_error", ""},
+	{"/demo/fail/conflicting-content-length", "502 http_protocol_error", ""},
+	{"/demo/fail/content-length-with-transfer-encoding", "502 http_protocol_error", ""},
+	{"/demo/fail/header-section-too-large", "502 http_response_header_section_size", ""},
+	{"/demo/fail/header-too-large", "502 http_response_header_size", ""},
+	{"/demo/fail/unknown-transfer-coding", "502 http_response_transfer_coding", ""},
+	{"/demo/fail/upgrade-refused", "502 http_upgrade_failed", "curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' URL"},
+	{"/demo/fail/origin-502", "502 from the upstream itself, marked received-status=502", ""},
+	{"/demo/fail/truncated", "200, then the body is cut: http_response_incomplete", ""},
+	{"/demo/fail/stall", "200, then the body stalls: connection_read_timeout", ""},
+	{"/demo/fail/echo", "200, then http_response_body_size past 1 MiB", "head -c 2000000 /dev/zero | curl --data-binary @- URL"},
+	{"/demo/fail/unavailable", "503 destination_unavailable (health checks marked the target down)", ""},
+	{"/demo/fail/slow", "503 connection_limit_reached for a second request while one is in flight", "curl URL & curl -i URL"},
+	{"/demo/fail/maintenance", "503 proxy_internal_response (maintenance)", ""},
+	{"/demo/fail/denied", "403 http_request_denied", ""},
+	{"/demo/fail/rate-limited", "429 http_request_denied (rate limited) from the third request a minute", ""},
+	{"/", "502 proxy_loop_detected", "curl -i -H 'Via: 1.1 portico' URL"},
+	{"/", "400 http_request_error for an ambiguous request", "curl -i -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' --data x URL"},
 }
 
 // startApp starts a healthy demo upstream that names itself in its answers.
@@ -131,11 +214,19 @@ func startApp(name string) (addr string, closeFn func() error, err error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/demo/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Failing paths (each misbehaves the way it is named):")
-		fmt.Fprintln(w, "  /demo/fail/refused\n  /demo/fail/dns")
-		for _, n := range faults.BehaviorNames() {
-			fmt.Fprintln(w, "  "+faults.PathPrefix+n)
+		fmt.Fprintln(w, "Every failure portico names, one path each (GET unless shown):")
+		fmt.Fprintln(w)
+		base := "http://" + r.Host
+		for _, f := range Failures {
+			fmt.Fprintf(w, "  %-48s %s\n", f.Path, f.Answer)
+			if f.How != "" {
+				fmt.Fprintf(w, "  %-48s   %s\n", "", strings.ReplaceAll(f.How, "URL", base+f.Path))
+			}
 		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Not shown: destination_not_found (the demo routes every path; any")
+		fmt.Fprintln(w, "config whose routes leave a path out shows it), destination_ip_unroutable")
+		fmt.Fprintln(w, "(needs a network route that fails) and proxy_internal_error (needs a bug).")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
