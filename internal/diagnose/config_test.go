@@ -32,9 +32,9 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server closes idle connections after 200ms: a problem for the
+	// The server closes idle connections after 100ms: a problem for the
 	// default idle_timeout (60s), none for 50ms.
-	idleCloser := startIdleCloser(t, 200*time.Millisecond)
+	idleCloser := startIdleCloser(t, 100*time.Millisecond)
 
 	yaml := `
 upstreams:
@@ -54,7 +54,7 @@ routes:
 		t.Fatal(err)
 	}
 	o := options(t, "")
-	o.IdleProbe = stepTimeout
+	o.IdleProbe = 500 * time.Millisecond
 	cr, err := diagnose.CheckConfig(context.Background(), cfg, o, 2)
 	if err != nil {
 		t.Fatal(err)

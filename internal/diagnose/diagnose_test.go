@@ -386,7 +386,7 @@ func TestServerClosesIdleConnectionsEarly(t *testing.T) {
 		t.Fatalf("closed after %v, want a close well within the probe", k.ClosedAfter)
 	}
 	wantContains(t, "summary", r.Verdict.Summary, "idle_timeout 60s")
-	wantContains(t, "next", r.Verdict.Next, "set idle_timeout below")
+	wantContains(t, "next", r.Verdict.Next, "or less for this target's upstream, safely below the server's")
 }
 
 // TestEveryAddressIsTried resolves a name to 127.0.0.1 and ::1 while the

@@ -50,7 +50,7 @@ func maskTimings(r *diagnose.Report) {
 // Ports and dates differ from run to run: ports are the kernel's choice,
 // and the fault servers' certificates are issued relative to now.
 var (
-	portPattern = regexp.MustCompile(`(127\.0\.0\.1|[a-z]+\.test|port ):?\d+`)
+	portPattern = regexp.MustCompile(`(127\.0\.0\.1|[a-z]+\.internal|port ):?\d+`)
 	datePattern = regexp.MustCompile(`\d{4}-\d\d-\d\d([T ]\d\d:\d\d:\d\d(\.\d+)?Z?)?`)
 )
 
@@ -75,9 +75,9 @@ func TestGolden(t *testing.T) {
 	ok := start(t, faults.OK)
 	_, okPort, _ := strings.Cut(ok.Addr(), ":")
 	dnsServer, err := faults.StartDNS(map[string]faults.DNSAnswer{
-		"app.test":  {Result: faults.DNSRecords, CNAME: "edge.test", TTL: 300},
-		"edge.test": {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, TTL: 30},
-		"gone.test": {Result: faults.DNSNXDomain},
+		"app.internal":  {Result: faults.DNSRecords, CNAME: "edge.internal", TTL: 300},
+		"edge.internal": {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, TTL: 30},
+		"gone.internal": {Result: faults.DNSNXDomain},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -100,20 +100,26 @@ func TestGolden(t *testing.T) {
 		name string
 		url  string
 		tls  bool
+		// idleProbe, when set, replaces the short default probe.
+		idleProbe time.Duration
 	}{
-		{"healthy", "http://app.test:" + okPort + "/health", false},
-		{"healthy-tls", tlsServer(faults.ValidCert), true},
-		{"nxdomain", "http://gone.test:" + okPort + "/", false},
-		{"refused", "http://" + closed + "/", false},
-		{"expired", tlsServer(faults.ExpiredCert), true},
-		{"origin-502", start(t, faults.Origin502).URL() + "/", false},
-		{"bad-framing", start(t, faults.ConflictingContentLength).URL() + "/", false},
+		{"healthy", "http://app.internal:" + okPort + "/health", false, 0},
+		{"healthy-tls", tlsServer(faults.ValidCert), true, 0},
+		{"nxdomain", "http://gone.internal:" + okPort + "/", false, 0},
+		{"refused", "http://" + closed + "/", false, 0},
+		{"expired", tlsServer(faults.ExpiredCert), true, 0},
+		{"origin-502", start(t, faults.Origin502).URL() + "/", false, 0},
+		{"bad-framing", start(t, faults.ConflictingContentLength).URL() + "/", false, 0},
+		{"idle-close", "http://" + startIdleCloser(t, 50*time.Millisecond) + "/", false, stepTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := options(t, dnsServer.Addr())
 			if tt.tls {
 				o.CAFile = caFile
+			}
+			if tt.idleProbe != 0 {
+				o.IdleProbe = tt.idleProbe
 			}
 			d, err := diagnose.New(o)
 			if err != nil {
@@ -132,8 +138,14 @@ func TestGolden(t *testing.T) {
 			if err := diagnose.JSON(&js, r); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tt.name+".txt"), maskRun(human.String()))
-			golden(t, filepath.Join("testdata", tt.name+".json"), maskRun(js.String()))
+			mask := maskRun
+			if tt.idleProbe != 0 {
+				// When the server closed is measured, and the verdict
+				// quotes it.
+				mask = func(s string) string { return durationPattern.ReplaceAllString(maskRun(s), " TIME") }
+			}
+			golden(t, filepath.Join("testdata", tt.name+".txt"), mask(human.String()))
+			golden(t, filepath.Join("testdata", tt.name+".json"), mask(js.String()))
 		})
 	}
 }
@@ -155,5 +167,49 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs from the output (go test -update rewrites it)\n--- got:\n%s\n--- want:\n%s", path, got, want)
+	}
+}
+
+// Durations a doc example shows are its own run's: in text, and as JSON
+// numbers.
+var (
+	durationPattern     = regexp.MustCompile(` *\b\d+(\.\d+)?(ms|s)\b`)
+	jsonDurationPattern = regexp.MustCompile(`("[a-z_]+_ms"): [0-9.]+`)
+)
+
+// docExample matches an example in docs/diagnose.md: a marker naming the
+// golden file it shows, then a text block.
+var docExample = regexp.MustCompile("(?s)<!-- example: (\\S+) -->\n```text\n(.*?)```")
+
+// TestDocsExamplesMatchTheOutput checks that each example session in
+// docs/diagnose.md is the output of its golden case, up to the ports,
+// dates and times, which the doc shows from a real run. A session starts
+// with the command as typed.
+func TestDocsExamplesMatchTheOutput(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/diagnose.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := docExample.FindAllSubmatch(doc, -1)
+	if len(examples) < 3 {
+		t.Fatalf("docs/diagnose.md has %d marked examples, want at least 3", len(examples))
+	}
+	mask := func(s string) string {
+		s = jsonDurationPattern.ReplaceAllString(maskRun(s), "$1: TIME")
+		return durationPattern.ReplaceAllString(s, " TIME")
+	}
+	for _, ex := range examples {
+		name, shown := string(ex[1]), string(ex[2])
+		want, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Errorf("example %s: %v", name, err)
+			continue
+		}
+		if strings.HasPrefix(shown, "$ ") {
+			_, shown, _ = strings.Cut(shown, "\n")
+		}
+		if mask(shown) != mask(string(want)) {
+			t.Errorf("docs/diagnose.md example %s differs from testdata/%s:\n--- doc:\n%s\n--- output:\n%s", name, name, shown, want)
+		}
 	}
 }

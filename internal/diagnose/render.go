@@ -59,14 +59,10 @@ func (p *printer) line(format string, args ...any) {
 }
 
 // Render writes r for a person: one line per step with its time, the
-// facts under it, then the verdict and the next step.
+// facts under it, then the verdict and the next step. The URL is not
+// repeated: it is what the person just typed.
 func Render(w io.Writer, r *Report, o RenderOptions) error {
 	p := &printer{w: w, color: o.Color}
-	p.line("%s", p.style(styleBold, "portico diagnose "+r.URL))
-	if r.Upstream != "" {
-		p.line("upstream %s", r.Upstream)
-	}
-	p.line("")
 	renderDNS(p, r.DNS)
 	renderTCP(p, r.TCP)
 	renderTLS(p, r)

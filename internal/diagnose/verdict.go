@@ -262,17 +262,32 @@ func (c *check) serverError(v *Verdict) {
 
 func (c *check) keepAliveVerdict() (summary, next string) {
 	k := c.r.KeepAlive
-	closed := formatDuration(time.Duration(*k.ClosedAfter))
+	closedAfter := time.Duration(*k.ClosedAfter)
+	closed := formatDuration(closedAfter)
 	idle := time.Duration(k.ProxyIdleTimeout)
 	upstream := "this target's upstream"
 	if c.d.proxy.Upstream != "" {
 		upstream = "upstream " + c.d.proxy.Upstream
 	}
-	summary = fmt.Sprintf("%s closes idle keep-alive connections after %s, sooner than portico stops reusing them (idle_timeout %s): a request sent as one closes fails, which shows as sporadic 502s",
+	summary = fmt.Sprintf("%s closes idle keep-alive connections after %s, sooner than portico stops reusing them (idle_timeout %s): a request sent as one closes fails, and clients see sporadic 502 errors",
 		c.r.TCP.Connected, closed, formatIdleTimeout(idle))
-	next = fmt.Sprintf("set idle_timeout below %s for %s, or raise the server's keep-alive timeout above %s",
-		closed, upstream, formatIdleTimeout(idle))
+	next = fmt.Sprintf("set idle_timeout to %s or less for %s, safely below the server's %s, or raise the server's keep-alive timeout above %s",
+		formatSetting(saferIdleTimeout(closedAfter)), upstream, closed, formatIdleTimeout(idle))
 	return summary, next
+}
+
+// saferIdleTimeout is an idle_timeout comfortably below a server's
+// keep-alive timeout: four fifths of it, in whole seconds once it is a
+// few seconds long, so that it reads like a value one would configure.
+func saferIdleTimeout(serverTimeout time.Duration) time.Duration {
+	d := serverTimeout * 4 / 5
+	switch {
+	case d >= 2*time.Second:
+		return d.Truncate(time.Second)
+	case d >= 2*time.Millisecond:
+		return d.Truncate(time.Millisecond)
+	}
+	return d
 }
 
 // errorsDocNext points at the error type's section in docs/errors.md.
