@@ -95,7 +95,7 @@ func writeStatus(w io.Writer, c statuscode.Code) error {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, e.Type, e.Explanation)
 	}
 	if c.Code >= 500 {
-		b.WriteString("  portico diagnose URL, run on the backend, finds which one and what to do.\n")
+		b.WriteString("\n" + wrap("portico diagnose URL, run on the backend, finds which one it is and what to do.", "  ", "  "))
 	}
 	b.WriteString("\nIn code\n")
 	width = 0

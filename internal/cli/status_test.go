@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -63,6 +65,29 @@ func TestStatusListAndOtherCodes(t *testing.T) {
 	for _, arg := range []string{"abc", "99", "600"} {
 		if code, _, _ := run(t, "status", arg); code != 2 {
 			t.Errorf("status %s: exit %d, want 2", arg, code)
+		}
+	}
+}
+
+// statusExample matches an example session in docs/status.md.
+var statusExample = regexp.MustCompile("(?s)<!-- example: [^>]+ -->\n```text\n\\$ portico ([^\n]*)\n(.*?)```")
+
+// TestStatusDocExamples holds the sessions in docs/status.md to the
+// command's output.
+func TestStatusDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/status.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := statusExample.FindAllSubmatch(doc, -1)
+	if len(examples) == 0 {
+		t.Fatal("docs/status.md has no example sessions")
+	}
+	for _, ex := range examples {
+		args := strings.Fields(string(ex[1]))
+		code, stdout, stderr := run(t, args...)
+		if code != 0 || stdout != string(ex[2]) {
+			t.Errorf("portico %s: exit %d, stderr %q; docs/status.md shows:\n%s\nthe command prints:\n%s", ex[1], code, stderr, ex[2], stdout)
 		}
 	}
 }
