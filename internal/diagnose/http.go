@@ -90,9 +90,14 @@ func (c *check) http(ctx context.Context) bool {
 	if !c.readBody(step, framing) {
 		return false
 	}
-	if head.Status >= 500 {
+	switch {
+	case head.Status >= 500:
 		step.Status = StatusFailed
 		return false
+	case head.Status >= 400:
+		// The exchange works; whether this path should answer so is the
+		// application's business.
+		step.note(fmt.Sprintf("the server answers %d %s for this URL; portico passes that on unchanged", head.Status, head.Reason))
 	}
 	return true
 }

@@ -290,25 +290,20 @@ type Verdict struct {
 // steps returns the steps that ran, with their names, in order.
 func (r *Report) steps() []namedStep {
 	var out []namedStep
-	add := func(name string, s *Step) {
-		if s != nil {
-			out = append(out, namedStep{name, s})
-		}
-	}
 	if r.DNS != nil {
-		add("dns", &r.DNS.Step)
+		out = append(out, namedStep{"dns", &r.DNS.Step})
 	}
 	if r.TCP != nil {
-		add("tcp", &r.TCP.Step)
+		out = append(out, namedStep{"tcp", &r.TCP.Step})
 	}
 	if r.TLS != nil {
-		add("tls", &r.TLS.Step)
+		out = append(out, namedStep{"tls", &r.TLS.Step})
 	}
 	if r.HTTP != nil {
-		add("http", &r.HTTP.Step)
+		out = append(out, namedStep{"http", &r.HTTP.Step})
 	}
 	if r.KeepAlive != nil {
-		add("keep_alive", &r.KeepAlive.Step)
+		out = append(out, namedStep{"keep_alive", &r.KeepAlive.Step})
 	}
 	return out
 }

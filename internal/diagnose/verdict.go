@@ -15,15 +15,17 @@ import (
 // next step to take: the article's troubleshooting list, made specific
 // with the facts the steps found.
 func (c *check) verdict() Verdict {
-	v := Verdict{Healthy: true}
+	var v Verdict
+	var failed *namedStep
 	for _, s := range c.r.steps() {
 		v.Warnings += len(s.Warnings)
-		if s.Status == StatusFailed && v.Healthy {
-			v.Healthy, v.Step = false, s.name
+		if s.Status == StatusFailed && failed == nil {
+			failed = &s
 		}
 	}
-	if v.Healthy {
+	if failed == nil {
 		h := c.r.HTTP
+		v.Healthy = true
 		v.Summary = fmt.Sprintf("answered %d %s; every step passed", h.StatusCode, h.Reason)
 		switch v.Warnings {
 		case 0:
@@ -36,12 +38,8 @@ func (c *check) verdict() Verdict {
 		}
 		return v
 	}
-	var f *Failure
-	for _, s := range c.r.steps() {
-		if s.name == v.Step {
-			f = s.Failure
-		}
-	}
+	v.Step = failed.name
+	f := failed.Failure
 	if f == nil {
 		// Only the HTTP step fails without a class: the server's own 5xx.
 		c.serverError(&v)
