@@ -184,6 +184,20 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
+func TestConnectionTimeout(t *testing.T) {
+	u, err := faults.StartUnanswered()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	o := options(t, "")
+	o.ConnectTimeout = shortTimeout
+	r := check(t, "http://"+u.Addr()+"/", o)
+	wantVerdict(t, r, failure.ConnectionTimeout, "tcp")
+	wantContains(t, "summary", r.Verdict.Summary, "did not accept a connection within 300ms")
+	wantContains(t, "next", r.Verdict.Next, "firewall")
+}
+
 func TestOriginAnswers502Itself(t *testing.T) {
 	s := start(t, faults.Origin502)
 	r := check(t, s.URL()+"/", options(t, ""))
