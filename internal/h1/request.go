@@ -119,14 +119,23 @@ func ReadRequestHead(br *bufio.Reader, lim Limits, h *RequestHead) error {
 	if isHTTP2Preface(br) {
 		return ErrHTTP2Preface
 	}
-	line, err := h.readLines(br, lim)
-	if err != nil {
-		return err
+	line, n, ok := h.parseBuffered(br, lim)
+	var s string
+	if ok {
+		buf, _ := br.Peek(n)
+		s = string(buf)
+		br.Discard(n)
+	} else {
+		h.spans = h.spans[:0]
+		var err error
+		if line, err = h.readLines(br, lim); err != nil {
+			return err
+		}
+		// One allocation holds every string of the head. The strings must
+		// not alias h.raw, which the next read overwrites while callers may
+		// still hold the previous head's fields.
+		s = string(h.raw)
 	}
-	// One allocation holds every string of the head. The strings must not
-	// alias h.raw, which the next read overwrites while callers may still
-	// hold the previous head's fields.
-	s := string(h.raw)
 	h.Method = s[line.methodStart:line.methodEnd]
 	h.Target = s[line.methodEnd+1 : line.targetEnd]
 	for _, sp := range h.spans {
@@ -136,6 +145,86 @@ func ReadRequestHead(br *bufio.Reader, lim Limits, h *RequestHead) error {
 		return err
 	}
 	return h.parseTarget()
+}
+
+// parseBuffered parses a head that lies whole in br's buffer, in place,
+// and returns its length without consuming it. It only accepts: on
+// anything unusual (a head not yet whole, a limit reached, leading empty
+// lines, any invalid byte) it returns false, and readLines reads the head
+// again line by line and says what is wrong. It accepts exactly what
+// readLines accepts, in one pass over each field line that finds its end
+// and checks its bytes at once.
+func (h *RequestHead) parseBuffered(br *bufio.Reader, lim Limits) (rl requestLine, n int, ok bool) {
+	buf, _ := br.Peek(br.Buffered())
+	lineLimit := lim.line()
+	buf = buf[:min(len(buf), lim.section())]
+	end := bytes.IndexByte(buf[:min(len(buf), lineLimit)], '\n')
+	if end <= 0 {
+		return rl, 0, false
+	}
+	line := buf[:end]
+	if line[end-1] == '\r' {
+		line = line[:end-1]
+	}
+	methodEnd, targetEnd, err := h.parseRequestLine(line)
+	if err != nil {
+		return rl, 0, false
+	}
+	rl = requestLine{methodEnd: methodEnd, targetEnd: targetEnd}
+	for p := end + 1; p < len(buf); {
+		switch buf[p] {
+		case '\n':
+			return rl, p + 1, true
+		case '\r':
+			if p+1 < len(buf) && buf[p+1] == '\n' {
+				return rl, p + 2, true
+			}
+			return rl, 0, false
+		}
+		sp, next, ok := scanFieldLine(buf, p)
+		if !ok || next-p > lineLimit {
+			return rl, 0, false
+		}
+		h.spans = append(h.spans, sp)
+		p = next
+	}
+	return rl, 0, false
+}
+
+// scanFieldLine checks the field line at buf[p:] and returns its span and
+// where the next line starts; false when the line is invalid or not whole.
+func scanFieldLine(buf []byte, p int) (sp fieldSpan, next int, ok bool) {
+	i := p
+	for i < len(buf) && tchar[buf[i]] {
+		i++
+	}
+	if i == p || i == len(buf) || buf[i] != ':' {
+		return sp, 0, false
+	}
+	sp.lineStart, sp.nameEnd = p, i
+	i++
+	for i < len(buf) && isOWS(buf[i]) {
+		i++
+	}
+	sp.valStart = i
+	for i < len(buf) && vchar[buf[i]] {
+		i++
+	}
+	switch {
+	case i == len(buf):
+		return sp, 0, false
+	case buf[i] == '\n':
+		next = i + 1
+	case buf[i] == '\r' && i+1 < len(buf) && buf[i+1] == '\n':
+		next = i + 2
+	default:
+		return sp, 0, false
+	}
+	for i > sp.valStart && isOWS(buf[i-1]) {
+		i--
+	}
+	sp.valEnd = i
+	return sp, next, true
 }
 
 // isHTTP2Preface reports whether br starts with the preface's first line.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"testing/iotest"
 
 	"github.com/portico-proxy/portico/internal/failure"
 )
@@ -81,6 +82,7 @@ func FuzzReadRequestHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var h RequestHead
 		err := ReadRequestHead(bufio.NewReader(bytes.NewReader(in)), Limits{}, &h)
+		assertSameLineByLine(t, in, &h, err)
 		switch {
 		case err == io.EOF:
 			if len(bytes.Trim(in, "\r\n")) > 0 {
@@ -121,6 +123,30 @@ func FuzzReadRequestHead(f *testing.F) {
 		assertSameRequestFields(t, &h, req.Header)
 		assertSameRequestFraming(t, &h, req)
 	})
+}
+
+// assertSameLineByLine reads in again a byte at a time, which keeps the
+// head from ever lying whole in the buffer, and demands the same result:
+// the in-place fast path must accept exactly what the line reader accepts.
+func assertSameLineByLine(t *testing.T, in []byte, h *RequestHead, err error) {
+	t.Helper()
+	var slow RequestHead
+	slowErr := ReadRequestHead(bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(in)), 16), Limits{}, &slow)
+	if (err == nil) != (slowErr == nil) || failure.ClassOf(err) != failure.ClassOf(slowErr) {
+		t.Fatalf("buffered: %v; byte by byte: %v", err, slowErr)
+	}
+	if fe, ok := failure.As(err); ok {
+		if slowFe, _ := failure.As(slowErr); fe.Status() != slowFe.Status() {
+			t.Fatalf("buffered: %v; byte by byte: %v", err, slowErr)
+		}
+	}
+	if err != nil {
+		return
+	}
+	if h.Method != slow.Method || h.Target != slow.Target || h.Host != slow.Host || h.Minor != slow.Minor ||
+		h.ContentLength != slow.ContentLength || h.Chunked != slow.Chunked || !slices.Equal(h.Fields, slow.Fields) {
+		t.Fatalf("buffered read %+v, byte by byte %+v", h, &slow)
+	}
 }
 
 // lenientRequestTransferEncoding reports a Transfer-Encoding that h1 takes

@@ -569,3 +569,35 @@ func TestRequestBodyReaderInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRequestHeadLimitBoundaries pins the limits to the byte, counting
+// line terminators, whether the head arrives whole or in pieces.
+func TestReadRequestHeadLimitBoundaries(t *testing.T) {
+	const field = "X-Field: " + "0123456789" + "\r\n"
+	const head = "GET / HTTP/1.1\r\nHost: h\r\n" + field + "\r\n"
+	tests := []struct {
+		name   string
+		lim    Limits
+		status int // 0: accepted
+	}{
+		{"section exactly at the limit", Limits{HeaderSection: len(head)}, 0},
+		{"section one byte over", Limits{HeaderSection: len(head) - 1}, 431},
+		{"line exactly at the limit", Limits{HeaderLine: len(field)}, 0},
+		{"line one byte over", Limits{HeaderLine: len(field) - 1}, 431},
+	}
+	for _, tt := range tests {
+		for _, shape := range readerShapes {
+			t.Run(tt.name+"/"+shape.name, func(t *testing.T) {
+				var h RequestHead
+				err := ReadRequestHead(shape.new(head), tt.lim, &h)
+				if tt.status == 0 {
+					if err != nil {
+						t.Fatalf("err = %v, want none", err)
+					}
+					return
+				}
+				assertRequestError(t, err, tt.status)
+			})
+		}
+	}
+}
