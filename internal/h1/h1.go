@@ -1,18 +1,19 @@
-// Package h1 is the HTTP/1.1 wire codec for upstream connections (RFC 9112):
-// it reads response heads and bodies and writes request heads and chunked
-// request bodies.
+// Package h1 is the HTTP/1.1 wire codec (RFC 9112). Toward upstreams it
+// reads response heads and bodies and writes request heads and chunked
+// request bodies; toward clients it reads request heads and bodies and
+// writes response heads.
 //
 // It is a pure codec over a *bufio.Reader and a *bufio.Writer: it never
 // dials, sets deadlines or pools connections. Every protocol error it finds
 // is returned as a *failure.Error of its final class, so callers never
 // classify again; errors of the underlying connection (timeouts, resets) are
-// returned unclassified, wrapped with %w, because only the transport can tell
-// a read timeout from a reset.
+// returned unclassified, wrapped with %w, because only the caller, the
+// transport or the server loop, can tell a read timeout from a reset.
 //
 // Where RFC 9112 lets a recipient choose between rejecting and repairing a
-// message, h1 rejects: a proxy that repairs a response forwards something the
-// origin never sent, and disagreements about framing are how responses get
-// smuggled (RFC 9112 §11.2).
+// message, h1 rejects: a proxy that repairs a message forwards something its
+// sender never sent, and disagreements about framing are how requests and
+// responses get smuggled (RFC 9112 §11.2).
 package h1
 
 import (
@@ -23,17 +24,18 @@ import (
 	"github.com/portico-proxy/portico/internal/failure"
 )
 
-// Default limits for a response head.
+// Default limits for a head.
 const (
 	DefaultHeaderSection = 256 << 10
 	DefaultHeaderLine    = 64 << 10
 )
 
-// Limits bounds a response head. Both count bytes as received, line
-// terminators included.
+// Limits bounds a response or request head. Both count bytes as received,
+// line terminators included.
 type Limits struct {
-	// HeaderSection bounds the whole head: status line, field lines and the
-	// empty line that ends it. 0 means DefaultHeaderSection (256 KiB).
+	// HeaderSection bounds the whole head: status or request line, field
+	// lines and the empty line that ends it (with a request, the empty
+	// lines before it too). 0 means DefaultHeaderSection (256 KiB).
 	HeaderSection int
 	// HeaderLine bounds one line of the head. 0 means DefaultHeaderLine
 	// (64 KiB).

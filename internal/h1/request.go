@@ -119,6 +119,9 @@ func ReadRequestHead(br *bufio.Reader, lim Limits, h *RequestHead) error {
 	if isHTTP2Preface(br) {
 		return ErrHTTP2Preface
 	}
+	// One allocation holds every string of the head. The strings must not
+	// alias br's buffer or h.raw, which later reads overwrite while callers
+	// may still hold the previous head's fields.
 	line, n, ok := h.parseBuffered(br, lim)
 	var s string
 	if ok {
@@ -131,9 +134,6 @@ func ReadRequestHead(br *bufio.Reader, lim Limits, h *RequestHead) error {
 		if line, err = h.readLines(br, lim); err != nil {
 			return err
 		}
-		// One allocation holds every string of the head. The strings must
-		// not alias h.raw, which the next read overwrites while callers may
-		// still hold the previous head's fields.
 		s = string(h.raw)
 	}
 	h.Method = s[line.methodStart:line.methodEnd]
@@ -262,36 +262,18 @@ func badRequest(format string, args ...any) error {
 // it arrives, and returns where the request line's parts lie.
 func (h *RequestHead) readLines(br *bufio.Reader, lim Limits) (requestLine, error) {
 	lineLimit, sectionLimit := lim.line(), lim.section()
-	var rl requestLine
-	emptyLines := 0
-	for lineNo := 0; ; lineNo++ {
+	rl, err := h.readRequestLine(br, lineLimit, sectionLimit)
+	if err != nil {
+		return rl, err
+	}
+	for lineNo := 1; ; lineNo++ {
 		start := len(h.raw)
-		if lineNo == 0 {
-			if err := checkRequestStart(br); err != nil {
-				return rl, err
-			}
-		}
 		if err := h.readLine(br, lineNo, lineLimit, sectionLimit); err != nil {
 			return rl, err
 		}
 		line, problem := lineContent(h.raw[start:], true)
 		if problem != "" {
-			return rl, badRequest("%s in line %d of the request head", problem, emptyLines+lineNo+1)
-		}
-		if lineNo == 0 {
-			if len(line) == 0 {
-				if emptyLines++; emptyLines > maxLeadingEmptyLines {
-					return rl, badRequest("more than %d empty lines before the request line", maxLeadingEmptyLines)
-				}
-				lineNo--
-				continue
-			}
-			methodEnd, targetEnd, err := h.parseRequestLine(line)
-			if err != nil {
-				return rl, err
-			}
-			rl = requestLine{methodStart: start, methodEnd: start + methodEnd, targetEnd: start + targetEnd}
-			continue
+			return rl, badRequest("%s in field line %d", problem, lineNo)
 		}
 		if len(line) == 0 {
 			return rl, nil
@@ -306,6 +288,35 @@ func (h *RequestHead) readLines(br *bufio.Reader, lim Limits) (requestLine, erro
 			valStart:  start + sp.valStart,
 			valEnd:    start + sp.valEnd,
 		})
+	}
+}
+
+// readRequestLine reads and parses the request line, after at most
+// maxLeadingEmptyLines empty lines.
+func (h *RequestHead) readRequestLine(br *bufio.Reader, lineLimit, sectionLimit int) (requestLine, error) {
+	for emptyLines := 0; ; {
+		if err := checkRequestStart(br); err != nil {
+			return requestLine{}, err
+		}
+		start := len(h.raw)
+		if err := h.readLine(br, 0, lineLimit, sectionLimit); err != nil {
+			return requestLine{}, err
+		}
+		line, problem := lineContent(h.raw[start:], true)
+		if problem != "" {
+			return requestLine{}, badRequest("%s in the request line", problem)
+		}
+		if len(line) == 0 {
+			if emptyLines++; emptyLines > maxLeadingEmptyLines {
+				return requestLine{}, badRequest("more than %d empty lines before the request line", maxLeadingEmptyLines)
+			}
+			continue
+		}
+		methodEnd, targetEnd, err := h.parseRequestLine(line)
+		if err != nil {
+			return requestLine{}, err
+		}
+		return requestLine{methodStart: start, methodEnd: start + methodEnd, targetEnd: start + targetEnd}, nil
 	}
 }
 
