@@ -46,27 +46,33 @@ import (
 // net/http; the comparison allows for it.
 
 var requestSeeds = []string{
+	// Valid heads: a browser's GET, the smallest 1.1 and 1.0 requests,
+	// both body framings, every target form, an IPv6 Host, a WebSocket
+	// upgrade, Expect, a leading CRLF and bare LF line ends.
 	typicalRequest,
 	"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
 	"GET / HTTP/1.0\r\n\r\n",
-	"GET /a%20b?c#d HTTP/1.1\r\nHost: h\r\n\r\n",
 	"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
 	"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"GET http://a.example:8080/p?q HTTP/1.1\r\nHost: b\r\n\r\n",
+	"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+	"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+	"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+	"\r\nGET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n",
+	// Smuggling vectors: CL.TE, differing lengths, TE in HTTP/1.0,
+	// TE.TE obfuscations, obs-fold, a repeated Host.
 	"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
 	"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
 	"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
 	"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n",
 	"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n",
 	"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-	"GET http://a.example:8080/p?q HTTP/1.1\r\nHost: b\r\n\r\n",
-	"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
-	"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n",
 	"GET / HTTP/1.1\nHost: h\nA: b\n c\n\n",
-	"\r\nGET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-	"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+	// Not HTTP/1.x: a fragment, HTTP/2 without and with its preface, TLS.
+	"GET /a%20b?c#d HTTP/1.1\r\nHost: h\r\n\r\n",
 	"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
 	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 	"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",

@@ -56,6 +56,20 @@ func TestReadRequestHeadValid(t *testing.T) {
 			frame: Chunked,
 		},
 		{
+			name: "OWS around framing values is trimmed, not smuggled",
+			in:   "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked \r\n\r\n",
+			want: RequestHead{Method: "POST", Target: "/", Path: "/", Major: 1, Minor: 1, Host: "h",
+				ContentLength: -1, Chunked: true, Fields: []Field{{"Host", "h"}, {"Transfer-Encoding", "chunked"}}},
+			frame: Chunked,
+		},
+		{
+			name: "Content-Length with OWS",
+			in:   "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \t 7 \r\n\r\n",
+			want: RequestHead{Method: "POST", Target: "/", Path: "/", Major: 1, Minor: 1, Host: "h",
+				ContentLength: 7, Fields: []Field{{"Host", "h"}, {"Content-Length", "7"}}},
+			frame: Length,
+		},
+		{
 			name: "Expect 100-continue",
 			in:   "PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
 			want: RequestHead{Method: "PUT", Target: "/f", Path: "/f", Major: 1, Minor: 1, Host: "h", ContentLength: 1, ExpectContinue: true,
@@ -327,6 +341,9 @@ func TestReadRequestHeadInvalid(t *testing.T) {
 		{name: "Content-Length with inner space", in: post + "Content-Length: 1 0\r\n\r\n", status: 400},
 		{name: "Content-Length in hex", in: post + "Content-Length: 0x10\r\n\r\n", status: 400},
 		{name: "empty Content-Length", in: post + "Content-Length:\r\n\r\n", status: 400},
+		{name: "Content-Length with a vertical tab", in: post + "Content-Length: \x0b5\r\n\r\n", status: 400},
+		{name: "Content-Length with a leading space in the name", in: "POST / HTTP/1.1\r\n Content-Length: 5\r\nHost: h\r\n\r\n", status: 400},
+		{name: "Content-Length after a folded line", in: post + "X: a\r\n Content-Length: 5\r\n\r\n", status: 400},
 		{name: "overflowing Content-Length", in: post + "Content-Length: 9223372036854775808\r\n\r\n", status: 400},
 
 		// Transfer-Encoding (RFC 9112 §6.1): CL.TE, TE.CL and TE.TE.
@@ -343,6 +360,8 @@ func TestReadRequestHeadInvalid(t *testing.T) {
 		{name: "TE.TE tab before colon", in: post + "Transfer-Encoding\t: chunked\r\n\r\n", status: 400},
 		{name: "TE.TE value folded onto the next line", in: post + "Transfer-Encoding:\r\n chunked\r\n\r\n", status: 400},
 		{name: "TE.TE vertical tab", in: post + "Transfer-Encoding: \x0bchunked\r\n\r\n", status: 400},
+		{name: "TE.TE NUL after chunked", in: post + "Transfer-Encoding: chunked\x00\r\n\r\n", status: 400},
+		{name: "TE.TE bare CR before the name", in: post + "X: a\rTransfer-Encoding: chunked\r\n\r\n", status: 400},
 		{name: "TE.TE chunked with a parameter", in: post + "Transfer-Encoding: chunked;q=1\r\n\r\n", status: 400},
 		{name: "TE.TE quoted chunked", in: post + "Transfer-Encoding: \"chunked\"\r\n\r\n", status: 400},
 		{name: "TE.TE empty value", in: post + "Transfer-Encoding:\r\n\r\n", status: 400},
