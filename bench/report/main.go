@@ -51,22 +51,24 @@ func run(path string, tables io.Writer) error {
 
 // Columns bench/run writes. Every other column is carried through as it is.
 const (
-	colRound    = "round"
-	colScenario = "scenario"
-	colProxy    = "proxy"
-	colStatus   = "status"
-	colNote     = "note"
-	colErrors   = "errors"
-	colRPS      = "req_per_s"
-	colP50      = "p50_us"
-	colP99      = "p99_us"
-	colP999     = "p999_us"
-	colCPU      = "proxy_cpu_us_per_req"
-	colBusy     = "proxy_core_busy_pct"
-	colOthers   = "proxy_core_others_pct"
-	colLoad     = "load_core_busy_pct"
-	statusOK    = "ok"
-	medianRound = "median"
+	colRound      = "round"
+	colScenario   = "scenario"
+	colProxy      = "proxy"
+	colStatus     = "status"
+	colNote       = "note"
+	colErrors     = "errors"
+	colRPS        = "req_per_s"
+	colP50        = "p50_us"
+	colP99        = "p99_us"
+	colP999       = "p999_us"
+	colCPU        = "proxy_cpu_us_per_req"
+	colBusy       = "proxy_core_busy_pct"
+	colOthers     = "proxy_core_others_pct"
+	colLoad       = "load_core_busy_pct"
+	colLoadOthers = "load_core_others_pct"
+	statusOK      = "ok"
+	statusNoisy   = "noisy"
+	medianRound   = "median"
 )
 
 // row is one line of results.csv, by column name.
@@ -115,12 +117,14 @@ type summary struct {
 func (s *summary) get(scenario, proxy string) *cell { return s.cells[[2]string{scenario, proxy}] }
 
 // summarize takes the median of every numeric column over the rounds that
-// measured something. Errors are the exception: they are summed, so that
-// no round's errors disappear behind a median. A cell with no measured
-// round keeps the status and note of its first round.
+// measured something. Errors are the exception: they are summed over every
+// run, the noisy ones that were repeated included, so that no error
+// disappears behind a median. A cell with no measured round keeps the
+// status and note of its first round.
 func summarize(rows []row) *summary {
 	s := &summary{cells: map[[2]string]*cell{}}
 	measured := map[[2]string][]row{}
+	errorCounts := map[[2]string][]float64{}
 	for _, r := range rows {
 		key := [2]string{r[colScenario], r[colProxy]}
 		if !slices.Contains(s.scenarios, key[0]) {
@@ -140,11 +144,15 @@ func summarize(rows []row) *summary {
 		if r[colStatus] == statusOK {
 			measured[key] = append(measured[key], r)
 		}
+		if v, err := strconv.ParseFloat(r[colErrors], 64); err == nil && (r[colStatus] == statusOK || r[colStatus] == statusNoisy) {
+			errorCounts[key] = append(errorCounts[key], v)
+		}
 	}
 	for key, rs := range measured {
 		c := s.cells[key]
 		c.rounds = len(rs)
 		c.median[colStatus], c.median[colNote] = statusOK, ""
+		c.median[colErrors] = formatNumber(sum(errorCounts[key]))
 		for name := range rs[0] {
 			if _, set := c.median[name]; set {
 				continue
@@ -158,11 +166,7 @@ func summarize(rows []row) *summary {
 			if len(values) == 0 {
 				continue
 			}
-			if name == colErrors {
-				c.median[name] = formatNumber(sum(values))
-			} else {
-				c.median[name] = formatNumber(median(values))
-			}
+			c.median[name] = formatNumber(median(values))
 		}
 	}
 	return s
@@ -287,7 +291,7 @@ func writeTables(w io.Writer, s *summary) error {
 	for _, ref := range refs {
 		head = append(head, "per core vs "+displayName(ref))
 	}
-	head = append(head, "proxy core busy", "others on proxy core", "load core busy")
+	head = append(head, "proxy core busy", "load core busy", "others on proxy / load core")
 	for _, scenario := range s.scenarios {
 		title := scenario
 		if t, ok := scenarioTitles[scenario]; ok {
@@ -310,7 +314,7 @@ func writeTables(w io.Writer, s *summary) error {
 			for _, ref := range refs {
 				line = append(line, perCore(s.get(scenario, ref), c))
 			}
-			line = append(line, m[colBusy]+"%", m[colOthers]+"%", m[colLoad]+"%")
+			line = append(line, m[colBusy]+"%", m[colLoad]+"%", m[colOthers]+"% / "+m[colLoadOthers]+"%")
 			rows = append(rows, line)
 		}
 		writeTable(&b, head, rows)
