@@ -200,7 +200,7 @@ var Failures = []struct{ Path, Answer, How string }{
 	{"/demo/fail/slow", "503 connection_limit_reached for a second request while one is in flight", "curl URL & curl -i URL"},
 	{"/demo/fail/maintenance", "503 proxy_internal_response (maintenance)", ""},
 	{"/demo/fail/denied", "403 http_request_denied", ""},
-	{"/demo/fail/rate-limited", "429 http_request_denied (rate limited) from the third request a minute", ""},
+	{"/demo/fail/rate-limited", "429 http_request_denied (rate limited) from the third request a minute", "curl URL; curl URL; curl -i URL"},
 	{"/", "502 proxy_loop_detected", "curl -i -H 'Via: 1.1 portico' URL"},
 	{"/", "400 http_request_error for an ambiguous request", "curl -i -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' --data x URL"},
 }

@@ -338,7 +338,7 @@ func (b *requestBody) reset(h *h1.RequestHead) {
 	b.done.Store(b.eof)
 	b.continue100 = h != nil && h.ExpectContinue
 	if h != nil {
-		b.r.Reset(b.c.br, &h1.ResponseHead{ContentLength: h.ContentLength}, h.Framing())
+		b.r.ResetRequest(b.c.br, h)
 	}
 }
 
