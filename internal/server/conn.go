@@ -103,6 +103,16 @@ func (c *conn) serve() {
 			c.bw.Reset(c.nc)
 		}
 		c.prepare()
+		if c.head.ExpectContinue && c.head.Framing() != h1.NoBody {
+			// The client waits for this before sending the body (RFC 9110
+			// §10.1.1). It goes out before the handler runs: the proxy
+			// streams the body as it reads it, and answering from the
+			// handler's upload would race the response.
+			c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if c.bw.Flush() != nil {
+				return
+			}
+		}
 		if !c.handle() || !c.w.finish() || !c.body.drain() {
 			return
 		}
@@ -328,15 +338,13 @@ type requestBody struct {
 	eof bool
 	// done mirrors eof for the client watch, which runs on another
 	// goroutine.
-	done        atomic.Bool
-	err         error
-	continue100 bool
+	done atomic.Bool
+	err  error
 }
 
 func (b *requestBody) reset(h *h1.RequestHead) {
 	b.eof, b.err = h == nil, nil
 	b.done.Store(b.eof)
-	b.continue100 = h != nil && h.ExpectContinue
 	if h != nil {
 		b.r.ResetRequest(b.c.br, h)
 	}
@@ -352,18 +360,6 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 	if b.err != nil {
 		return 0, b.err
-	}
-	if b.continue100 {
-		// The client waits for this before sending the body (RFC 9110
-		// §10.1.1); it is sent only once the body is really wanted.
-		b.continue100 = false
-		if !b.c.w.wroteHead {
-			b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := b.c.bw.Flush(); err != nil {
-				b.err = err
-				return 0, err
-			}
-		}
 	}
 	b.c.nc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	n, err := b.r.Read(p)
@@ -388,9 +384,7 @@ func (b *requestBody) drain() bool {
 	if b.eof {
 		return true
 	}
-	if b.err != nil || b.continue100 {
-		// An unsent 100 Continue means the client may still send the
-		// body or not: the stream is ambiguous.
+	if b.err != nil {
 		return false
 	}
 	n, err := io.CopyN(io.Discard, b, discardLimit)
