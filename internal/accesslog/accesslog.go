@@ -5,6 +5,7 @@
 package accesslog
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -39,21 +40,58 @@ type Entry struct {
 	Details string
 }
 
-// Logger writes entries, one write per line so lines from concurrent
+// Logger writes entries, whole lines at a time so lines from concurrent
 // requests never interleave. A nil *Logger discards them.
 type Logger struct {
-	mu   sync.Mutex // serialises writes to w
+	mu   sync.Mutex // guards w and buf
 	w    io.Writer
 	text bool
+	// buf, when set, gathers lines for up to flushEvery, so a busy proxy
+	// makes one write per batch rather than one per request.
+	buf   *bufio.Writer
+	timer *time.Timer
 }
 
-// New returns a logger writing format ("json" or "text") to w.
+// flushEvery bounds how long a line waits in a file log's buffer.
+const flushEvery = time.Second
+
+// New returns a logger writing format ("json" or "text") to w, one write
+// per line.
 func New(w io.Writer, format string) *Logger {
 	return &Logger{w: w, text: format == "text"}
 }
 
-// Open returns the logger c describes and the file to close when it is
-// retired; "off" gives a nil logger.
+// newBuffered returns a logger that writes to w in batches, at the latest
+// flushEvery after a line was logged.
+func newBuffered(w io.Writer, format string) *Logger {
+	l := New(w, format)
+	l.buf = bufio.NewWriterSize(w, 64<<10)
+	l.timer = time.AfterFunc(time.Hour, l.flush)
+	l.timer.Stop()
+	return l
+}
+
+func (l *Logger) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Flush()
+}
+
+// Close writes what is buffered; the logger must not be used after.
+func (l *Logger) Close() error {
+	if l == nil || l.buf == nil {
+		return nil
+	}
+	l.timer.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Flush()
+}
+
+// Open returns the logger c describes and what to close when it is retired
+// (the buffered lines are written, then the file closed); "off" gives a
+// nil logger. Standard output gets each line at once; a file gets lines in
+// batches, at most a second late, like nginx's `buffer=64k flush=1s`.
 func Open(c config.AccessLog) (*Logger, io.Closer, error) {
 	switch c.Path {
 	case "off":
@@ -65,12 +103,26 @@ func Open(c config.AccessLog) (*Logger, io.Closer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("access log: %w", err)
 	}
-	return New(f, c.Format), f, nil
+	l := newBuffered(f, c.Format)
+	return l, closers{l, f}, nil
 }
 
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
 
 // lines holds line buffers: encoding a line allocates nothing once warm.
 var lines = sync.Pool{New: func() any {
@@ -86,7 +138,14 @@ func (l *Logger) Log(e *Entry) {
 	bp := lines.Get().(*[]byte)
 	b := l.encode((*bp)[:0], e)
 	l.mu.Lock()
-	l.w.Write(b)
+	if l.buf != nil {
+		if l.buf.Buffered() == 0 {
+			l.timer.Reset(flushEvery)
+		}
+		l.buf.Write(b)
+	} else {
+		l.w.Write(b)
+	}
 	l.mu.Unlock()
 	*bp = b
 	lines.Put(bp)

@@ -3,9 +3,12 @@ package accesslog
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-proxy/portico/internal/config"
 )
 
 func sampleEntry() *Entry {
@@ -89,5 +92,47 @@ func BenchmarkLogJSON(b *testing.B) {
 	for b.Loop() {
 		l.w.(*bytes.Buffer).Reset()
 		l.Log(e)
+	}
+}
+
+func TestFileLogIsBufferedAndFlushed(t *testing.T) {
+	path := t.TempDir() + "/access.log"
+	l, closer, err := Open(config.AccessLog{Path: path, Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Log(sampleEntry())
+	l.Log(sampleEntry())
+	// Retiring the logger writes what it holds.
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n != 2 {
+		t.Errorf("%d lines in the file, want 2", n)
+	}
+}
+
+func TestFileLogFlushesWithinASecond(t *testing.T) {
+	path := t.TempDir() + "/access.log"
+	l, closer, err := Open(config.AccessLog{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	l.Log(sampleEntry())
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Count(string(data), "\n") == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the line never reached the file")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
