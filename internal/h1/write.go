@@ -30,6 +30,24 @@ import (
 // inbound parsing already refused such requests from clients. Errors of w
 // are returned wrapped, unclassified.
 func WriteRequestHead(w *bufio.Writer, method, target, host string, h http.Header, contentLength int64) error {
+	return writeRequestHead(w, method, target, host, h, nil, nil, contentLength, true)
+}
+
+// FieldFilter says which fields of a header a forwarded head leaves out.
+type FieldFilter interface {
+	// Drop reports whether the field with the canonical name is left out.
+	Drop(name string) bool
+}
+
+// WriteForwardedRequestHead writes a request head like WriteRequestHead
+// from a client's header as it is: the fields drop names are left out,
+// extra fields follow the rest, and the fields keep the map's order rather
+// than a sorted one. A proxy forwards this way without copying the header.
+func WriteForwardedRequestHead(w *bufio.Writer, method, target, host string, h http.Header, drop FieldFilter, extra []Field, contentLength int64) error {
+	return writeRequestHead(w, method, target, host, h, drop, extra, contentLength, false)
+}
+
+func writeRequestHead(w *bufio.Writer, method, target, host string, h http.Header, drop FieldFilter, extra []Field, contentLength int64, sorted bool) error {
 	if err := checkRequestLine(method, target); err != nil {
 		return err
 	}
@@ -38,21 +56,24 @@ func WriteRequestHead(w *bufio.Writer, method, target, host string, h http.Heade
 			return err
 		}
 	}
+	keep := func(name string) bool {
+		return !framingField(name) && (drop == nil || !drop.Drop(name))
+	}
 	for name, values := range h {
+		if !keep(name) {
+			continue
+		}
 		for _, v := range values {
 			if err := checkField(name, v); err != nil {
 				return err
 			}
 		}
 	}
-	keysp := keyPool.Get().(*[]string)
-	keys := (*keysp)[:0]
-	for name := range h {
-		if !framingField(name) {
-			keys = append(keys, name)
+	for _, f := range extra {
+		if err := checkField(f.Name, f.Value); err != nil {
+			return err
 		}
 	}
-	slices.Sort(keys)
 
 	writeRequestLine(w, method, target)
 	if host != "" {
@@ -67,14 +88,35 @@ func WriteRequestHead(w *bufio.Writer, method, target, host string, h http.Heade
 		w.Write(strconv.AppendInt(buf[:0], contentLength, 10))
 		w.WriteString("\r\n")
 	}
-	for _, name := range keys {
-		for _, v := range h[name] {
-			writeField(w, name, v)
+	if sorted {
+		keysp := keyPool.Get().(*[]string)
+		keys := (*keysp)[:0]
+		for name := range h {
+			if keep(name) {
+				keys = append(keys, name)
+			}
+		}
+		slices.Sort(keys)
+		for _, name := range keys {
+			for _, v := range h[name] {
+				writeField(w, name, v)
+			}
+		}
+		clear(keys)
+		*keysp = keys[:0]
+		keyPool.Put(keysp)
+	} else {
+		for name, values := range h {
+			if keep(name) {
+				for _, v := range values {
+					writeField(w, name, v)
+				}
+			}
 		}
 	}
-	clear(keys)
-	*keysp = keys[:0]
-	keyPool.Put(keysp)
+	for _, f := range extra {
+		writeField(w, f.Name, f.Value)
+	}
 	return finishHead(w)
 }
 

@@ -36,28 +36,6 @@ func addConnectionListed(listed map[string]bool, connection string) map[string]b
 	return listed
 }
 
-// forwardHeader copies a client request's end-to-end fields for the
-// upstream.
-func forwardHeader(in http.Header) http.Header {
-	var listed map[string]bool
-	for _, v := range in["Connection"] {
-		listed = addConnectionListed(listed, v)
-	}
-	out := make(http.Header, len(in)+6)
-	for k, vv := range in {
-		if notForwarded[k] || listed[k] {
-			continue
-		}
-		out[k] = vv
-	}
-	// "TE: trailers" is the one TE value a proxy passes on: it tells the
-	// upstream the client accepts trailers (RFC 9110 §10.1.4).
-	if containsToken(in["Te"], "trailers") {
-		out["Te"] = []string{"trailers"}
-	}
-	return out
-}
-
 // copyResponseHeader copies an upstream response's end-to-end fields to
 // the client's response.
 func copyResponseHeader(dst http.Header, fields []h1.Field) {
@@ -73,40 +51,6 @@ func copyResponseHeader(dst http.Header, fields []h1.Field) {
 			continue
 		}
 		dst[k] = append(dst[k], f.Value)
-	}
-}
-
-// setForwarded adds X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239).
-// Values a client sent are kept only when the client is trusted; from
-// anyone else they are replaced, since they would let a client forge its
-// address.
-func setForwarded(h http.Header, client netip.Addr, trusted bool, proto, host string) {
-	ip := client.Unmap().String()
-	if !trusted {
-		delete(h, "X-Forwarded-For")
-		delete(h, "X-Forwarded-Proto")
-		delete(h, "X-Forwarded-Host")
-		delete(h, "Forwarded")
-	}
-	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
-	} else {
-		h["X-Forwarded-For"] = []string{ip}
-	}
-	if len(h["X-Forwarded-Proto"]) == 0 {
-		h["X-Forwarded-Proto"] = []string{proto}
-	}
-	if len(h["X-Forwarded-Host"]) == 0 {
-		h["X-Forwarded-Host"] = []string{host}
-	}
-	elem := "for=" + forwardedNode(client) + ";proto=" + proto
-	if host != "" {
-		elem += ";host=" + quoteForwarded(host)
-	}
-	if prior := h["Forwarded"]; len(prior) > 0 {
-		h["Forwarded"] = []string{strings.Join(prior, ", ") + ", " + elem}
-	} else {
-		h["Forwarded"] = []string{elem}
 	}
 }
 

@@ -165,6 +165,11 @@ type exchange struct {
 	// once a target is picked.
 	routeMetrics  *metrics.RouteMetrics
 	targetMetrics *metrics.TargetMetrics
+	// fwd, extraBuf and treq hold the upstream request, kept in the
+	// exchange so that forwarding allocates nothing of its own.
+	fwd      forwardFilter
+	extraBuf [8]h1.Field
+	treq     transport.Request
 	// wroteHead is set once the response head has gone to the client.
 	wroteHead bool
 }
@@ -321,30 +326,20 @@ func (x *exchange) serve() {
 // upstreamRequest builds what is sent upstream for the client's request.
 func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request {
 	r := x.r
-	h := forwardHeader(r.Header)
-	if upgrade != "" {
-		// Upgrade is hop-by-hop, so it is asked for again on the upstream
-		// connection rather than forwarded (RFC 9110 §7.8).
-		h["Connection"] = []string{"Upgrade"}
-		h["Upgrade"] = []string{upgrade}
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	setForwarded(h, x.client, x.trusted, proto, r.Host)
-	h["Via"] = append(h["Via"][:len(h["Via"]):len(h["Via"])], x.p.via)
-	h["X-Request-Id"] = []string{x.entry.RequestID}
-
+	x.fwd.reset(r.Header)
+	extra := x.forwardingFields(upgrade)
 	target := r.RequestURI
 	if rt.strip != "" {
 		target = stripPrefix(r.URL, rt.strip)
 	}
-	treq := &transport.Request{
+	treq := &x.treq
+	*treq = transport.Request{
 		Method:        r.Method,
 		Target:        target,
 		Host:          r.Host,
-		Header:        h,
+		Header:        r.Header,
+		Drop:          &x.fwd,
+		Extra:         extra,
 		ContentLength: r.ContentLength,
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {

@@ -19,9 +19,11 @@ type Request struct {
 	Target string
 	// Host is sent as the Host field.
 	Host string
-	// Header holds the fields to send; the caller has already removed
-	// hop-by-hop fields and added forwarding ones.
+	// Header holds the client's fields; those Drop names are left out
+	// (hop-by-hop ones, those portico rewrites), and Extra follow them.
 	Header http.Header
+	Drop   h1.FieldFilter
+	Extra  []h1.Field
 	// Body is nil when the request has none. ContentLength is its length,
 	// or -1 when unknown, in which case it is sent chunked.
 	Body          io.Reader
@@ -99,7 +101,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	if e.timeouts.Write > 0 {
 		c.setWriteDeadline(time.Now().Add(e.timeouts.Write))
 	}
-	if err := h1.WriteRequestHead(c.bw, req.Method, req.Target, req.Host, req.Header, req.ContentLength); err != nil {
+	if err := h1.WriteForwardedRequestHead(c.bw, req.Method, req.Target, req.Host, req.Header, req.Drop, req.Extra, req.ContentLength); err != nil {
 		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, false)
 	}
 	if err := c.bw.Flush(); err != nil {
