@@ -13,11 +13,46 @@ import (
 // field names, and not those portico writes itself. The client's header is
 // written straight from its map; nothing is copied.
 type forwardFilter struct {
-	// listed holds the names Connection lists: a handful at most in
-	// practice, so a small array beats a map.
-	listed   [4]string
-	nListed  int
+	listed connectionListed
+}
+
+// connectionListed holds the field names a Connection field lists, which
+// are hop-by-hop too (RFC 9110 §7.6.1): a handful at most in practice, so
+// a small array beats a map.
+type connectionListed struct {
+	names    [4]string
+	n        int
 	overflow map[string]bool
+}
+
+// addFrom adds the names one Connection value lists; keep-alive and close
+// name no field.
+func (l *connectionListed) addFrom(connection string) {
+	for item := range strings.SplitSeq(connection, ",") {
+		item = strings.Trim(item, " \t")
+		if item == "" || strings.EqualFold(item, "keep-alive") || strings.EqualFold(item, "close") {
+			continue
+		}
+		name := http.CanonicalHeaderKey(item)
+		if l.n < len(l.names) {
+			l.names[l.n] = name
+			l.n++
+			continue
+		}
+		if l.overflow == nil {
+			l.overflow = make(map[string]bool)
+		}
+		l.overflow[name] = true
+	}
+}
+
+func (l *connectionListed) has(name string) bool {
+	for _, n := range l.names[:l.n] {
+		if n == name {
+			return true
+		}
+	}
+	return l.overflow[name]
 }
 
 // rewritten are the fields portico sets itself on every forwarded request.
@@ -31,41 +66,15 @@ var rewritten = map[string]bool{
 }
 
 func (f *forwardFilter) reset(h http.Header) {
-	f.nListed, f.overflow = 0, nil
+	f.listed = connectionListed{}
 	for _, v := range h["Connection"] {
-		for item := range strings.SplitSeq(v, ",") {
-			item = strings.Trim(item, " \t")
-			if item == "" || strings.EqualFold(item, "keep-alive") || strings.EqualFold(item, "close") {
-				continue
-			}
-			f.add(http.CanonicalHeaderKey(item))
-		}
+		f.listed.addFrom(v)
 	}
-}
-
-func (f *forwardFilter) add(name string) {
-	if f.nListed < len(f.listed) {
-		f.listed[f.nListed] = name
-		f.nListed++
-		return
-	}
-	if f.overflow == nil {
-		f.overflow = make(map[string]bool)
-	}
-	f.overflow[name] = true
 }
 
 // Drop implements h1.FieldFilter.
 func (f *forwardFilter) Drop(name string) bool {
-	if notForwarded[name] || rewritten[name] {
-		return true
-	}
-	for _, l := range f.listed[:f.nListed] {
-		if l == name {
-			return true
-		}
-	}
-	return f.overflow[name]
+	return notForwarded[name] || rewritten[name] || f.listed.has(name)
 }
 
 // forwardingFields returns the fields portico adds to a forwarded request:

@@ -22,36 +22,38 @@ var notForwarded = map[string]bool{
 	"Host":              true,
 }
 
-// addConnectionListed adds the fields a Connection value names, which are
-// hop-by-hop too (RFC 9110 §7.6.1), to listed.
-func addConnectionListed(listed map[string]bool, connection string) map[string]bool {
-	for _, f := range strings.Split(connection, ",") {
-		if f = strings.Trim(f, " \t"); f != "" {
-			if listed == nil {
-				listed = make(map[string]bool)
-			}
-			listed[http.CanonicalHeaderKey(f)] = true
-		}
-	}
-	return listed
-}
-
 // copyResponseHeader copies an upstream response's end-to-end fields to
-// the client's response.
-func copyResponseHeader(dst http.Header, fields []h1.Field) {
-	var listed map[string]bool
+// the client's response. The values share one backing array with room for
+// extra more, which the caller may use for the fields it adds; it is
+// returned for that.
+func copyResponseHeader(dst http.Header, fields []h1.Field, extra int) []string {
+	var listed connectionListed
 	for _, f := range fields {
 		if strings.EqualFold(f.Name, "Connection") {
-			listed = addConnectionListed(listed, f.Value)
+			listed.addFrom(f.Value)
 		}
 	}
+	values := make([]string, 0, len(fields)+extra)
 	for _, f := range fields {
 		k := http.CanonicalHeaderKey(f.Name)
-		if notForwarded[k] || listed[k] {
+		if notForwarded[k] || listed.has(k) {
 			continue
 		}
-		dst[k] = append(dst[k], f.Value)
+		if prior, ok := dst[k]; ok {
+			dst[k] = append(prior, f.Value)
+			continue
+		}
+		values = setValue(dst, k, f.Value, values)
 	}
+	return values
+}
+
+// setValue sets dst[k] to the one value v, taking its slice from values.
+func setValue(dst http.Header, k, v string, values []string) []string {
+	values = append(values, v)
+	n := len(values)
+	dst[k] = values[n-1 : n : n]
+	return values
 }
 
 // forwardedNode formats a node for Forwarded: IPv6 addresses are bracketed

@@ -382,7 +382,7 @@ func stripPrefix(u *url.URL, prefix string) string {
 // client before the final one.
 func (x *exchange) informational(head *h1.ResponseHead) {
 	h := x.w.Header()
-	copyResponseHeader(h, head.Fields)
+	copyResponseHeader(h, head.Fields, 0)
 	x.w.WriteHeader(head.Status)
 	// A 1xx's fields must not carry over into the final response; the
 	// ResponseWriter keeps them in the map otherwise.
@@ -393,9 +393,13 @@ func (x *exchange) informational(head *h1.ResponseHead) {
 func (x *exchange) relay(resp *transport.Response) {
 	defer resp.Body.Close()
 	h := x.w.Header()
-	copyResponseHeader(h, resp.Fields)
-	h["Via"] = append(h["Via"], x.p.via)
-	h["X-Request-Id"] = []string{x.entry.RequestID}
+	values := copyResponseHeader(h, resp.Fields, 3)
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = append(prior, x.p.via)
+	} else {
+		values = setValue(h, "Via", x.p.via, values)
+	}
+	values = setValue(h, "X-Request-Id", x.entry.RequestID, values)
 	if resp.Status >= 500 && x.detail() != proxystatus.Off {
 		member := string(proxystatus.AppendReceived(nil, x.p.name, resp.Status))
 		if dropped := proxystatus.Append(h, member); dropped != "" {
@@ -407,7 +411,7 @@ func (x *exchange) relay(resp *transport.Response) {
 		x.target.Report(failure.None, resp.Status)
 	}
 	if resp.ContentLength >= 0 && (framing == h1.Length || x.r.Method == http.MethodHead) {
-		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+		setValue(h, "Content-Length", strconv.FormatInt(resp.ContentLength, 10), values)
 	}
 	x.entry.Status = resp.Status
 	if rw, ok := x.w.(reasonWriter); ok {

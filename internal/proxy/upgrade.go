@@ -84,7 +84,7 @@ func (x *exchange) tunnel(resp *transport.Response) {
 	}
 	defer client.Close()
 	h := make(http.Header, len(resp.Fields)+2)
-	copyResponseHeader(h, resp.Fields)
+	copyResponseHeader(h, resp.Fields, 0)
 	h["Connection"] = []string{"Upgrade"}
 	h["Upgrade"] = []string{fieldValue(resp.Fields, "Upgrade")}
 	h["Via"] = append(h["Via"], x.p.via)
