@@ -6,6 +6,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"github.com/portico-proxy/portico/internal/config"
@@ -59,6 +60,12 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, configSummary(o.Source().Config()))
 	})
 	mux.HandleFunc("GET /{$}", serveDashboard)
+	// The Go profiler, for finding where a busy portico spends its time
+	// (`go tool pprof http://ADMIN/debug/pprof/profile`). The admin API is
+	// for operators only: bind it to loopback or a management network.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -404,3 +404,11 @@ func TestDashboardIsOnePageUsingOnlyTheAdminAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestProfilerIsServed(t *testing.T) {
+	f := newFixture(t)
+	resp, body := f.get("/debug/pprof/goroutine?debug=1")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("profiler: %s %.80q", resp.Status, body)
+	}
+}
