@@ -97,7 +97,7 @@ func (x *exchange) forwardingFields(upgrade string) []h1.Field {
 	if r.TLS != nil {
 		proto = "https"
 	}
-	extra = appendForwarded(extra, r.Header, x.client, x.trusted, proto, r.Host)
+	extra = appendForwarded(extra, r.Header, x.entry.ClientAddr, x.client, x.trusted, proto, r.Host)
 	via := x.p.via
 	if prior := r.Header["Via"]; len(prior) > 0 {
 		via = strings.Join(prior, ", ") + ", " + via
@@ -106,11 +106,10 @@ func (x *exchange) forwardingFields(upgrade string) []h1.Field {
 }
 
 // appendForwarded appends X-Forwarded-For/-Proto/-Host and Forwarded
-// (RFC 7239). Values a client sent are kept only when the client is
+// (RFC 7239) for the client at ip (client, formatted). Values a client sent are kept only when the client is
 // trusted; from anyone else they are replaced, since they would let a
 // client forge its address.
-func appendForwarded(extra []h1.Field, in http.Header, client netip.Addr, trusted bool, proto, host string) []h1.Field {
-	ip := client.Unmap().String()
+func appendForwarded(extra []h1.Field, in http.Header, ip string, client netip.Addr, trusted bool, proto, host string) []h1.Field {
 	xff, xfp, xfh := ip, proto, host
 	fwd := "for=" + forwardedNode(client) + ";proto=" + proto
 	if host != "" {

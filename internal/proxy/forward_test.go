@@ -52,7 +52,7 @@ func TestForwardedFieldsTrustOnlyTrustedClients(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]string{}
-			for _, f := range appendForwarded(nil, in, client, tc.trusted, "http", "example.com:8080") {
+			for _, f := range appendForwarded(nil, in, "::1", client, tc.trusted, "http", "example.com:8080") {
 				got[f.Name] = f.Value
 			}
 			for k, v := range tc.want {

@@ -307,6 +307,7 @@ func (x *exchange) serve() {
 		x.fail(err)
 		return
 	}
+	defer resp.Release()
 	if fe := checkUpgrade(r, protocol, resp); fe != nil {
 		resp.Body.Close()
 		fe.Upstream, fe.Target, fe.RequestWritten = rt.pool.Name(), x.entry.Target, true

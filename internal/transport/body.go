@@ -18,7 +18,7 @@ import (
 type Body struct {
 	e        *Endpoint
 	c        *conn
-	r        io.Reader
+	r        *h1.BodyReader
 	ctx      context.Context
 	stop     func() bool
 	upload   *upload
@@ -107,10 +107,7 @@ func (b *Body) Close() error {
 // Trailers returns the trailer fields of a chunked body, once read to its
 // end.
 func (b *Body) Trailers() []h1.Field {
-	if t, ok := b.r.(interface{ Trailers() []h1.Field }); ok {
-		return t.Trailers()
-	}
-	return nil
+	return b.r.Trailers()
 }
 
 // BytesRead is how many body bytes came from the upstream.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,21 @@ type Response struct {
 	// Body must be read to io.EOF or closed; a body read to its end returns
 	// the connection for reuse.
 	Body *Body
+
+	body   Body
+	reader h1.BodyReader
+}
+
+// responses keeps Response values, whose head and body reader buffers are
+// then reused: a response head costs one allocation, not one per field.
+var responses = sync.Pool{New: func() any { return new(Response) }}
+
+// Release gives the response back once the caller is done with it and its
+// body: nothing of it, head fields included, may be used after.
+func (r *Response) Release() {
+	r.body = Body{}
+	r.Body = nil
+	responses.Put(r)
 }
 
 // ErrClientBody wraps an error reading the client's request body: the
@@ -119,9 +135,10 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 		c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
 	}
 
-	resp := &Response{}
+	resp := responses.Get().(*Response)
 	for {
 		if err := h1.ReadResponseHead(c.br, e.limits, &resp.ResponseHead); err != nil {
+			responses.Put(resp)
 			return nil, e.abandon(ctx, c, stop, upload, headFailure(err), failure.PhaseReadHead, true)
 		}
 		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
@@ -136,15 +153,17 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	}
 	c.setReadDeadline(time.Time{})
 	framing := resp.Framing(req.Method)
-	resp.Body = &Body{
+	resp.reader.Reset(c.br, &resp.ResponseHead, framing)
+	resp.body = Body{
 		e:        e,
 		c:        c,
-		r:        h1.NewBodyReader(c.br, &resp.ResponseHead, framing),
+		r:        &resp.reader,
 		stop:     stop,
 		ctx:      ctx,
 		upload:   upload,
 		reusable: !resp.Close && framing != h1.UntilClose && framing != h1.Tunnel,
 	}
+	resp.Body = &resp.body
 	return resp, nil
 }
 
