@@ -106,33 +106,97 @@ func (x *exchange) forwardingFields(upgrade string) []h1.Field {
 }
 
 // appendForwarded appends X-Forwarded-For/-Proto/-Host and Forwarded
-// (RFC 7239) for the client at ip (client, formatted). Values a client sent are kept only when the client is
-// trusted; from anyone else they are replaced, since they would let a
-// client forge its address.
+// (RFC 7239) for the client at ip (client, formatted). Values a client sent
+// are kept only when the client is trusted; from anyone else they are
+// replaced, since they would let a client forge its address. The values
+// are built in one buffer and share one string.
 func appendForwarded(extra []h1.Field, in http.Header, ip string, client netip.Addr, trusted bool, proto, host string) []h1.Field {
-	xff, xfp, xfh := ip, proto, host
-	fwd := "for=" + forwardedNode(client) + ";proto=" + proto
+	var scratch [256]byte
+	b := scratch[:0]
+	var ends [4]int
+
+	if prior := in["X-Forwarded-For"]; trusted && len(prior) > 0 {
+		b = appendJoined(b, prior)
+		b = append(b, ", "...)
+	}
+	b = append(b, ip...)
+	ends[0] = len(b)
+	if v := in["X-Forwarded-Proto"]; trusted && len(v) > 0 {
+		b = append(b, v[0]...)
+	} else {
+		b = append(b, proto...)
+	}
+	ends[1] = len(b)
+	if v := in["X-Forwarded-Host"]; trusted && len(v) > 0 {
+		b = append(b, v[0]...)
+	} else {
+		b = append(b, host...)
+	}
+	ends[2] = len(b)
+	if prior := in["Forwarded"]; trusted && len(prior) > 0 {
+		b = appendJoined(b, prior)
+		b = append(b, ", "...)
+	}
+	b = append(b, "for="...)
+	b = appendForwardedNode(b, client)
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
 	if host != "" {
-		fwd += ";host=" + quoteForwarded(host)
+		b = append(b, ";host="...)
+		b = appendForwardedValue(b, host)
 	}
-	if trusted {
-		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + ip
-		}
-		if v := in["X-Forwarded-Proto"]; len(v) > 0 {
-			xfp = v[0]
-		}
-		if v := in["X-Forwarded-Host"]; len(v) > 0 {
-			xfh = v[0]
-		}
-		if prior := in["Forwarded"]; len(prior) > 0 {
-			fwd = strings.Join(prior, ", ") + ", " + fwd
-		}
-	}
+	ends[3] = len(b)
+
+	s := string(b)
 	return append(extra,
-		h1.Field{Name: "X-Forwarded-For", Value: xff},
-		h1.Field{Name: "X-Forwarded-Proto", Value: xfp},
-		h1.Field{Name: "X-Forwarded-Host", Value: xfh},
-		h1.Field{Name: "Forwarded", Value: fwd},
+		h1.Field{Name: "X-Forwarded-For", Value: s[:ends[0]]},
+		h1.Field{Name: "X-Forwarded-Proto", Value: s[ends[0]:ends[1]]},
+		h1.Field{Name: "X-Forwarded-Host", Value: s[ends[1]:ends[2]]},
+		h1.Field{Name: "Forwarded", Value: s[ends[2]:ends[3]]},
 	)
+}
+
+// appendJoined appends a field's lines joined as one list (RFC 9110 §5.3).
+func appendJoined(b []byte, values []string) []byte {
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, v...)
+	}
+	return b
+}
+
+// appendForwardedNode appends a node for Forwarded: IPv6 addresses are
+// bracketed and quoted (RFC 7239 §6).
+func appendForwardedNode(b []byte, a netip.Addr) []byte {
+	a = a.Unmap()
+	if a.Is6() {
+		b = append(b, `"[`...)
+		b = a.AppendTo(b)
+		return append(b, `]"`...)
+	}
+	return a.AppendTo(b)
+}
+
+// appendForwardedValue appends v, quoted unless it is a token (RFC 7239 §4).
+func appendForwardedValue(b []byte, v string) []byte {
+	token := v != ""
+	for i := 0; i < len(v); i++ {
+		if !isTokenChar(v[i]) {
+			token = false
+			break
+		}
+	}
+	if token {
+		return append(b, v...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' || v[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, v[i])
+	}
+	return append(b, '"')
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/portico-proxy/portico/internal/h1"
@@ -55,29 +54,6 @@ func setValue(dst http.Header, k, v string, values []string) []string {
 	dst[k] = values[n-1 : n : n]
 	return values
 }
-
-// forwardedNode formats a node for Forwarded: IPv6 addresses are bracketed
-// and quoted (RFC 7239 §6).
-func forwardedNode(a netip.Addr) string {
-	a = a.Unmap()
-	if a.Is6() {
-		return `"[` + a.String() + `]"`
-	}
-	return a.String()
-}
-
-// quoteForwarded quotes a value unless it is a token (RFC 7239 §4).
-func quoteForwarded(v string) string {
-	for i := 0; i < len(v); i++ {
-		if !isTokenChar(v[i]) {
-			return `"` + forwardedEscaper.Replace(v) + `"`
-		}
-	}
-	return v
-}
-
-// forwardedEscaper escapes a quoted-string's specials (RFC 9110 §5.6.4).
-var forwardedEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 // seenVia reports whether a Via field names this proxy's pseudonym: the
 // request has come round to us again (RFC 9110 §7.6.3).
