@@ -201,6 +201,7 @@ var Failures = []struct{ Path, Answer, How string }{
 	{"/demo/fail/maintenance", "503 proxy_internal_response (maintenance)", ""},
 	{"/demo/fail/denied", "403 http_request_denied", ""},
 	{"/demo/fail/rate-limited", "429 http_request_denied (rate limited) from the third request a minute", "curl URL; curl URL; curl -i URL"},
+	{"*", "404 destination_not_found: no route serves a request for the whole server", "curl -i -X OPTIONS --request-target '*' BASE"},
 	{"/", "502 proxy_loop_detected", "curl -i -H 'Via: 1.1 portico' URL"},
 	{"/", "400 http_request_error for an ambiguous request", "curl -i -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' --data x URL"},
 }
@@ -220,13 +221,13 @@ func startApp(name string) (addr string, closeFn func() error, err error) {
 		for _, f := range Failures {
 			fmt.Fprintf(w, "  %-48s %s\n", f.Path, f.Answer)
 			if f.How != "" {
-				fmt.Fprintf(w, "  %-48s   %s\n", "", strings.ReplaceAll(f.How, "URL", base+f.Path))
+				how := strings.ReplaceAll(f.How, "URL", base+f.Path)
+				fmt.Fprintf(w, "  %-48s   %s\n", "", strings.ReplaceAll(how, "BASE", base))
 			}
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Not shown: destination_not_found (the demo routes every path; any")
-		fmt.Fprintln(w, "config whose routes leave a path out shows it), destination_ip_unroutable")
-		fmt.Fprintln(w, "(needs a network route that fails) and proxy_internal_error (needs a bug).")
+		fmt.Fprintln(w, "Not shown: destination_ip_unroutable (needs a network route that fails)")
+		fmt.Fprintln(w, "and proxy_internal_error (needs a bug).")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
