@@ -222,3 +222,43 @@ func TestWebSocketUpgradeTunnels(t *testing.T) {
 		t.Errorf("logged %v %v", line["http.response.status_code"], line["error.type"])
 	}
 }
+
+// TestEarlyAnswerToAnUploadKeepsThePoolHealthy: an upstream may answer
+// before it has read the request body (RFC 9112 §9.3); the answer is
+// relayed, and the connection it cut short is not reused for the next
+// request.
+func TestEarlyAnswerToAnUploadKeepsThePoolHealthy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+					io.Copy(io.Discard, req.Body)
+				}
+			}()
+		}
+	}()
+	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+	for i := range 20 {
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/", bytes.NewReader(make([]byte, 256<<10)))
+		resp := h.do(req)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusOK || body != "early" {
+			t.Fatalf("upload %d: %d %q (%s)", i, resp.StatusCode, body, resp.Header.Get("Proxy-Status"))
+		}
+	}
+}

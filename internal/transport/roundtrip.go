@@ -211,8 +211,16 @@ func (up *upload) stop() error {
 	if up.abort != nil {
 		up.abort()
 	}
-	return <-up.done
+	// Even an upload that ended well just now has lost its connection to
+	// the Close above: the connection must not be reused.
+	if err := <-up.done; err != nil {
+		return err
+	}
+	return errUploadCut
 }
+
+// errUploadCut is an upload stopped because the exchange ended first.
+var errUploadCut = errors.New("request body upload cut short: the upstream answered first")
 
 func (e *Endpoint) startUpload(c *conn, req *Request) *upload {
 	up := &upload{c: c, abort: req.AbortBody, done: make(chan error, 1)}
