@@ -107,6 +107,11 @@ func (e *Endpoint) RoundTrip(ctx context.Context, req *Request) (*Response, erro
 	}
 }
 
+// inlineUploadLimit is the largest body written before the response is
+// awaited rather than alongside it; far below any socket buffer, so an
+// upstream that answers while it reads cannot block on it.
+const inlineUploadLimit = 16 << 10
+
 // longAgo is a deadline in the past, which makes pending I/O fail at once.
 var longAgo = time.Unix(1, 0)
 
@@ -128,10 +133,31 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	// upstream answer early (a 413, a redirect) or stream its answer while
 	// still reading (RFC 9112 §9.3), and waiting for the whole upload first
 	// would deadlock an upstream that echoes as it reads.
+	//
+	// A small body of known length is the exception: socket buffers hold
+	// it and any answer to it whole, so it is written at once, without a
+	// goroutine of its own.
 	var upload *upload
-	if req.Body != nil {
+	switch {
+	case req.Body != nil && req.ContentLength >= 0 && req.ContentLength <= inlineUploadLimit:
+		err := e.writeBody(c, req)
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		if errors.Is(err, ErrClientBody) {
+			stop()
+			c.Close()
+			return nil, err
+		}
+		if err != nil {
+			return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, true)
+		}
+		if e.timeouts.ResponseHeader > 0 {
+			c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+		}
+	case req.Body != nil:
 		upload = e.startUpload(c, req)
-	} else if e.timeouts.ResponseHeader > 0 {
+	case e.timeouts.ResponseHeader > 0:
 		c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
 	}
 
