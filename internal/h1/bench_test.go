@@ -156,42 +156,6 @@ func BenchmarkWriteRequestHead(b *testing.B) {
 	}
 }
 
-// responseFields are six fields of a typical proxied response.
-var responseFields = []Field{
-	{"Date", "Mon, 02 Jun 2025 10:00:00 GMT"},
-	{"Content-Type", "application/json; charset=utf-8"},
-	{"Cache-Control", "private, max-age=0"},
-	{"Set-Cookie", "session=abcdef0123456789; Path=/; HttpOnly; Secure"},
-	{"Vary", "Accept-Encoding"},
-	{"X-Request-Id", "9f86d081884c7d659a2feaa0c55ad015"},
-}
-
-func BenchmarkWriteResponseHead(b *testing.B) {
-	w := bufio.NewWriter(io.Discard)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := WriteResponseHead(w, 200, "", responseFields, 1234, false, false); err != nil {
-			b.Fatal(err)
-		}
-		w.Flush()
-	}
-}
-
-func BenchmarkWriteResponseHeadFromHeader(b *testing.B) {
-	w := bufio.NewWriter(io.Discard)
-	h := http.Header{}
-	for _, f := range responseFields {
-		h.Add(f.Name, f.Value)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := WriteResponseHeadFromHeader(w, 200, "", h, 1234, false, false); err != nil {
-			b.Fatal(err)
-		}
-		w.Flush()
-	}
-}
-
 func BenchmarkChunkedWrite(b *testing.B) {
 	w := bufio.NewWriterSize(io.Discard, 64<<10)
 	cw := NewChunkedWriter(w)
@@ -223,10 +187,6 @@ func TestAllocations(t *testing.T) {
 	reqSrc := strings.NewReader(typicalRequest)
 	reqBr := bufio.NewReader(reqSrc)
 	var req RequestHead
-	respHeader := http.Header{}
-	for _, f := range responseFields {
-		respHeader.Add(f.Name, f.Value)
-	}
 	tests := []struct {
 		name string
 		max  float64
@@ -253,14 +213,6 @@ func TestAllocations(t *testing.T) {
 			if _, err := io.CopyBuffer(io.Discard, body, buf); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"WriteResponseHead", 0, func() {
-			WriteResponseHead(w, 200, "", responseFields, 1234, false, false)
-			w.Flush()
-		}},
-		{"WriteResponseHeadFromHeader", 0, func() {
-			WriteResponseHeadFromHeader(w, 200, "", respHeader, 1234, false, false)
-			w.Flush()
 		}},
 		{"chunked BodyReader without trailers", 0, func() {
 			bsrc.Reset(wire)

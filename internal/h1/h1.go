@@ -1,7 +1,8 @@
 // Package h1 is the HTTP/1.1 wire codec (RFC 9112). Toward upstreams it
 // reads response heads and bodies and writes request heads and chunked
-// request bodies; toward clients it reads request heads and bodies and
-// writes response heads.
+// request bodies; toward clients it reads request heads and bodies (the
+// server writes its response heads itself, straight from the handler's
+// header).
 //
 // It is a pure codec over a *bufio.Reader and a *bufio.Writer: it never
 // dials, sets deadlines or pools connections. Every protocol error it finds

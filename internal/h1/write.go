@@ -120,26 +120,6 @@ func writeRequestHead(w *bufio.Writer, method, target, host string, h http.Heade
 	return finishHead(w)
 }
 
-// WriteRequestHeadFields writes a request head with exactly the given fields
-// in order, after the request line with "HTTP/1.1". The caller owns every
-// field, framing included. Validation and errors are as for
-// WriteRequestHead.
-func WriteRequestHeadFields(w *bufio.Writer, method, target string, fields []Field) error {
-	if err := checkRequestLine(method, target); err != nil {
-		return err
-	}
-	for _, f := range fields {
-		if err := checkField(f.Name, f.Value); err != nil {
-			return err
-		}
-	}
-	writeRequestLine(w, method, target)
-	for _, f := range fields {
-		writeField(w, f.Name, f.Value)
-	}
-	return finishHead(w)
-}
-
 // keyPool keeps WriteRequestHead's sorting free of allocation.
 var keyPool = sync.Pool{New: func() any { return new([]string) }}
 

@@ -76,20 +76,6 @@ func TestWriteRequestHead(t *testing.T) {
 	}
 }
 
-func TestWriteRequestHeadFields(t *testing.T) {
-	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
-	fields := []Field{{"Host", "h"}, {"x-lower", "1"}, {"X-Lower", "2"}, {"Content-Length", "0"}}
-	if err := WriteRequestHeadFields(w, "DELETE", "/x", fields); err != nil {
-		t.Fatal(err)
-	}
-	w.Flush()
-	const want = "DELETE /x HTTP/1.1\r\nHost: h\r\nx-lower: 1\r\nX-Lower: 2\r\nContent-Length: 0\r\n\r\n"
-	if buf.String() != want {
-		t.Errorf("wrote %q, want %q", buf.String(), want)
-	}
-}
-
 func TestWriteRequestHeadInvalid(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -129,8 +115,8 @@ func TestWriteRequestHeadInvalid(t *testing.T) {
 			if tt.host != "" {
 				fields = append(fields, Field{"Host", tt.host})
 			}
-			if err := WriteRequestHeadFields(w, tt.method, tt.target, fields); failure.ClassOf(err) != failure.ProxyInternalError || w.Buffered() != 0 {
-				t.Errorf("WriteRequestHeadFields: err = %v with %d bytes written, want proxy_internal_error and none", err, w.Buffered())
+			if err := WriteForwardedRequestHead(w, tt.method, tt.target, "", nil, nil, fields, 0); failure.ClassOf(err) != failure.ProxyInternalError || w.Buffered() != 0 {
+				t.Errorf("WriteForwardedRequestHead: err = %v with %d bytes written, want proxy_internal_error and none", err, w.Buffered())
 			}
 		})
 	}
