@@ -134,7 +134,7 @@ func (w *responseWriter) writeFields(final bool) {
 			continue
 		}
 		for _, v := range vv {
-			if strings.ContainsAny(v, "\r\n") {
+			if splitsLine(v) {
 				continue
 			}
 			bw.WriteString(k)
@@ -150,6 +150,12 @@ func (w *responseWriter) writeFields(final bool) {
 			bw.WriteString("\r\n")
 		}
 	}
+}
+
+// splitsLine reports whether a field value holds CR or LF, which would
+// end the field line early and let the value forge fields of its own.
+func splitsLine(v string) bool {
+	return strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0
 }
 
 // errBodyTooLong is returned when a handler writes past its declared
@@ -220,7 +226,7 @@ func (w *responseWriter) finish() bool {
 				continue
 			}
 			for _, v := range vv {
-				if !strings.ContainsAny(v, "\r\n") {
+				if !splitsLine(v) {
 					bw.WriteString(name)
 					bw.WriteString(": ")
 					bw.WriteString(v)
