@@ -83,9 +83,9 @@ func (c *conn) serve() {
 	c.watchTimer.Stop()
 	c.watchDone = make(chan struct{}, 1)
 	c.req = (&http.Request{}).WithContext(c.ctx)
-	c.header = make(http.Header, 16)
+	c.header = make(http.Header, 8)
 	c.w.c = c
-	c.w.header = make(http.Header, 16)
+	c.w.header = make(http.Header, 8)
 	c.body.c = c
 
 	timeout := c.s.o.ReadHeaderTimeout
@@ -306,7 +306,13 @@ func (c *conn) close() {
 		if c.bw != nil {
 			c.bw.Flush()
 		}
-		c.closeGracefully()
+		if c.body.eof && c.br.Buffered() == 0 {
+			// Nothing of the client's is left unread: a plain close
+			// sends no reset.
+			c.nc.Close()
+		} else {
+			c.closeGracefully()
+		}
 	}
 	if c.bw != nil && !c.hijacked {
 		writers.Put(c.bw)
