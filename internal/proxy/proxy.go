@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-proxy/portico/internal/accesslog"
@@ -165,6 +166,8 @@ type exchange struct {
 	// once a target is picked.
 	routeMetrics  *metrics.RouteMetrics
 	targetMetrics *metrics.TargetMetrics
+	// upload is the request body on its way upstream, when there is one.
+	upload *countingReader
 	// fwd, extraBuf and treq hold the upstream request, kept in the
 	// exchange so that forwarding allocates nothing of its own.
 	fwd      forwardFilter
@@ -344,7 +347,8 @@ func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request
 		ContentLength: r.ContentLength,
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		treq.Body = &countingReader{r: r.Body, n: &x.entry.BytesIn}
+		x.upload = &countingReader{r: r.Body, n: &x.entry.BytesIn}
+		treq.Body = x.upload
 		// The body streams upstream while the response streams back; by
 		// default net/http stops reading a request body once the response
 		// has begun.
@@ -406,6 +410,13 @@ func (x *exchange) relay(resp *transport.Response) {
 		if dropped := proxystatus.Append(h, member); dropped != "" {
 			x.entry.Details = "dropped invalid upstream Proxy-Status: " + dropped
 		}
+	}
+	if x.upload != nil && x.r.ProtoMajor == 1 && !x.upload.done.Load() {
+		// The upstream answers before it has the whole request body (RFC
+		// 9112 §9.3). Once the answer ends, the rest of the upload is cut,
+		// which leaves the client's connection unusable: say so now, so
+		// the client does not send its next request on it.
+		h["Connection"] = []string{"close"}
 	}
 	framing := resp.Framing(x.r.Method)
 	if framing == h1.NoBody {
@@ -557,14 +568,19 @@ func (x *exchange) finish() {
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-// countingReader counts the bytes read through it.
+// countingReader counts the bytes read through it and notes the end of
+// the stream, which another goroutine may ask about.
 type countingReader struct {
-	r io.Reader
-	n *int64
+	r    io.Reader
+	n    *int64
+	done atomic.Bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	*c.n += int64(n)
+	if err != nil {
+		c.done.Store(true)
+	}
 	return n, err
 }

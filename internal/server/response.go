@@ -59,6 +59,16 @@ func (w *responseWriter) WriteHeaderReason(code int, reason string) {
 	w.status = code
 	h := w.header
 	delete(h, "Transfer-Encoding")
+	// A handler ends the connection after its response by setting
+	// Connection: close; the server writes that field itself.
+	if v, ok := h["Connection"]; ok {
+		for _, item := range v {
+			if strings.EqualFold(strings.TrimSpace(item), "close") {
+				w.closeAfter = true
+			}
+		}
+		delete(h, "Connection")
+	}
 	switch {
 	case code == http.StatusNoContent || code == http.StatusNotModified || code < 200:
 		w.noBody = true
