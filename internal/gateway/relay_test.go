@@ -262,3 +262,33 @@ func TestEarlyAnswerToAnUploadKeepsThePoolHealthy(t *testing.T) {
 		}
 	}
 }
+
+// TestBodilessAnswersKeepTheUpstreamConnection: a HEAD answer or a 204 is
+// whole with its head, so its upstream connection goes back to the pool
+// instead of being closed.
+func TestBodilessAnswersKeepTheUpstreamConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		b      faults.Behavior
+		method string
+	}{
+		{"HEAD", faults.OK, http.MethodHead},
+		{"204", faults.NoContent204, http.MethodGet},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := startFault(t, tc.b)
+			h := startGateway(t, upstreamConfig(app.URL(), ""), nil)
+			for range 3 {
+				req, _ := http.NewRequest(tc.method, h.URL+"/", nil)
+				readBody(t, h.do(req))
+			}
+			resp, err := testClient.Get("http://" + h.g.AdminAddr().String() + "/api/upstreams")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readBody(t, resp); !strings.Contains(body, `"idle_connections": 1`) {
+				t.Errorf("after three %s answers the pool holds no idle connection:\n%s", tc.name, body)
+			}
+		})
+	}
+}

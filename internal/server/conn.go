@@ -97,7 +97,8 @@ func (c *conn) serve() {
 			c.readFailed(err)
 			return
 		}
-		c.nc.SetReadDeadline(time.Time{})
+		// The head's deadline stays: body reads set their own, and the
+		// client watch clears it before it waits.
 		if c.bw == nil {
 			c.bw = writers.Get().(*bufio.Writer)
 			c.bw.Reset(c.nc)
@@ -283,6 +284,7 @@ func (c *conn) watch() {
 		return
 	}
 	c.watching = true
+	c.nc.SetReadDeadline(time.Time{})
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)
 	c.watchMu.Lock()

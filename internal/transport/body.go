@@ -16,6 +16,9 @@ import (
 // of the mid-body classes; a body read to its end hands the connection back
 // for reuse.
 type Body struct {
+	// empty is set for a response without a body (HEAD, 204, 304), which
+	// is whole as soon as its head is.
+	empty    bool
 	e        *Endpoint
 	c        *conn
 	r        *h1.BodyReader
@@ -87,7 +90,10 @@ func (b *Body) finish(err error) error {
 	}
 	// stop reports false when ctx already fired and poisoned the deadline.
 	if b.stop() && err == nil && b.reusable && uploaded {
-		b.c.SetReadDeadline(time.Time{})
+		if b.e.timeouts.ResponseHeader == 0 {
+			// Otherwise the next exchange sets a deadline before reading.
+			b.c.SetReadDeadline(time.Time{})
+		}
 		b.e.putIdle(b.c)
 		return nil
 	}
@@ -98,7 +104,11 @@ func (b *Body) finish(err error) error {
 // Close abandons the body; an unread rest means the connection cannot be
 // reused.
 func (b *Body) Close() error {
-	if !b.done {
+	switch {
+	case b.done:
+	case b.empty:
+		b.finish(nil)
+	default:
 		b.finish(errors.New("body closed before its end"))
 	}
 	return nil

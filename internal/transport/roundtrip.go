@@ -177,7 +177,10 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	if upload != nil {
 		upload.headReceived.Store(true)
 	}
-	c.setReadDeadline(time.Time{})
+	if e.timeouts.Read == 0 {
+		// Otherwise every body read sets its own deadline.
+		c.setReadDeadline(time.Time{})
+	}
 	framing := resp.Framing(req.Method)
 	resp.reader.Reset(c.br, &resp.ResponseHead, framing)
 	resp.body = Body{
@@ -188,6 +191,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 		ctx:      ctx,
 		upload:   upload,
 		reusable: !resp.Close && framing != h1.UntilClose && framing != h1.Tunnel,
+		empty:    framing == h1.NoBody,
 	}
 	resp.Body = &resp.body
 	return resp, nil
