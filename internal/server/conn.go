@@ -61,9 +61,12 @@ type conn struct {
 // watchAfter is how long a request runs before its client is watched.
 const watchAfter = 250 * time.Millisecond
 
+// Readers are small: every connection, idle or not, keeps one. Writers
+// are large enough for a response head and a 16 KiB body to leave in one
+// write, and only busy connections hold one.
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 )
 
 func (c *conn) serve() {

@@ -122,7 +122,9 @@ func (c *conn) setWriteDeadline(t time.Time) {
 	}
 }
 
-const bufferSize = 16 << 10
+// bufferSize sizes an upstream connection's buffers: a typical response
+// head and a 16 KiB body arrive in one read.
+const bufferSize = 32 << 10
 
 func newConn(c net.Conn) *conn {
 	return &conn{Conn: c, br: bufio.NewReaderSize(c, bufferSize), bw: bufio.NewWriterSize(c, bufferSize)}
