@@ -292,3 +292,64 @@ func TestBodilessAnswersKeepTheUpstreamConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestClientLeavingAbandonsTheUpstreamExchange: a client that closes its
+// connection while its request waits on a slow upstream cancels the
+// request; the upstream connection is closed rather than kept waiting for
+// an answer no one will read, and the log says the client left (499).
+func TestClientLeavingAbandonsTheUpstreamExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	requested := make(chan struct{})
+	upstreamClosed := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			upstreamClosed <- err
+			return
+		}
+		close(requested)
+		// Never answer; wait for the proxy to give up on the connection.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = br.ReadByte()
+		upstreamClosed <- err
+	}()
+	// Timeouts far beyond the test's own wait: only the client's leaving
+	// can end the exchange in time.
+	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), "\n    timeouts: {response_header: 60s, read: 60s}"), nil)
+
+	client, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(client, "GET /slow HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: leaving-client\r\n\r\n")
+	select {
+	case <-requested:
+	case err := <-upstreamClosed:
+		t.Fatalf("upstream never got the request: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream never got the request")
+	}
+	client.Close()
+
+	select {
+	case err := <-upstreamClosed:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("upstream connection ended with %v, want the proxy closing it (EOF)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream connection stayed open after the client left")
+	}
+	line := h.logLine("leaving-client")
+	if line["http.response.status_code"] != float64(499) {
+		t.Errorf("logged status %v, want 499; line: %v", line["http.response.status_code"], line)
+	}
+}

@@ -32,8 +32,7 @@ type conn struct {
 	bw         *bufio.Writer
 	remoteAddr string
 	tls        *tls.ConnectionState
-	ctx        context.Context
-	cancel     context.CancelFunc
+	ctx        *connContext
 
 	head   h1.RequestHead
 	req    *http.Request
@@ -81,7 +80,7 @@ func (c *conn) serve() {
 		state := tc.ConnectionState()
 		c.tls = &state
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx = newConnContext()
 	c.watchTimer = time.AfterFunc(time.Hour, c.watch)
 	c.watchTimer.Stop()
 	c.watchDone = make(chan struct{}, 1)
@@ -293,7 +292,7 @@ func (c *conn) watch() {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
 	if err != nil && !c.stopping {
-		c.cancel()
+		c.ctx.end()
 	}
 	c.watching = false
 	if c.stopping {
@@ -304,8 +303,8 @@ func (c *conn) watch() {
 var longAgo = time.Unix(1, 0)
 
 func (c *conn) close() {
-	if c.cancel != nil {
-		c.cancel()
+	if c.ctx != nil {
+		c.ctx.end()
 	}
 	if !c.hijacked {
 		if c.bw != nil {

@@ -115,9 +115,24 @@ const inlineUploadLimit = 16 << 10
 // longAgo is a deadline in the past, which makes pending I/O fail at once.
 var longAgo = time.Unix(1, 0)
 
+// afterFuncer is a context that registers a function to run when it ends
+// without allocating, as the HTTP/1.1 server's connection context does.
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// afterFunc is context.AfterFunc, without its allocations where ctx
+// allows.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(afterFuncer); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
+}
+
 func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Response, error) {
 	c.ctx = ctx
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(longAgo) })
+	stop := afterFunc(ctx, c.poison)
 
 	if e.timeouts.Write > 0 {
 		c.setWriteDeadline(time.Now().Add(e.timeouts.Write))

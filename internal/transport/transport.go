@@ -102,6 +102,9 @@ type conn struct {
 	generation uint64
 	// ctx is the context of the exchange using the connection.
 	ctx context.Context
+	// poison fails the connection's pending and future I/O at once; it
+	// runs when ctx ends, and is made once per connection.
+	poison func()
 }
 
 // setReadDeadline sets a read deadline unless the exchange's context is
@@ -126,8 +129,10 @@ func (c *conn) setWriteDeadline(t time.Time) {
 // head and a 16 KiB body arrive in one read.
 const bufferSize = 32 << 10
 
-func newConn(c net.Conn) *conn {
-	return &conn{Conn: c, br: bufio.NewReaderSize(c, bufferSize), bw: bufio.NewWriterSize(c, bufferSize)}
+func newConn(nc net.Conn) *conn {
+	c := &conn{Conn: nc, br: bufio.NewReaderSize(nc, bufferSize), bw: bufio.NewWriterSize(nc, bufferSize)}
+	c.poison = func() { c.SetDeadline(longAgo) }
+	return c
 }
 
 // getIdle returns an idle connection young enough to reuse, or nil.
