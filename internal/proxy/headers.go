@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/portico-proxy/portico/internal/h1"
@@ -90,4 +91,21 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return c < 0x7f && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// contentLengthValue is the Content-Length to send for a body of n bytes:
+// the upstream's own text when it is that plain number, which spares
+// formatting it again.
+func contentLengthValue(fields []h1.Field, n int64) string {
+	for _, f := range fields {
+		if len(f.Name) == len("Content-Length") && strings.EqualFold(f.Name, "Content-Length") {
+			if v := f.Value; v != "" && (v[0] != '0' || v == "0") && strings.Trim(v, "0123456789") == "" {
+				if parsed, err := strconv.ParseInt(v, 10, 64); err == nil && parsed == n {
+					return v
+				}
+			}
+			break
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

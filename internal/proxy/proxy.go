@@ -14,8 +14,8 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
-	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -166,8 +166,10 @@ type exchange struct {
 	// once a target is picked.
 	routeMetrics  *metrics.RouteMetrics
 	targetMetrics *metrics.TargetMetrics
-	// upload is the request body on its way upstream, when there is one.
-	upload *countingReader
+	// upload is the request body on its way upstream, when there is one;
+	// it points at uploadReader.
+	upload       *countingReader
+	uploadReader countingReader
 	// fwd, extraBuf and treq hold the upstream request, kept in the
 	// exchange so that forwarding allocates nothing of its own.
 	fwd      forwardFilter
@@ -175,10 +177,22 @@ type exchange struct {
 	treq     transport.Request
 	// wroteHead is set once the response head has gone to the client.
 	wroteHead bool
+	// onInformational is the informational method bound once per pooled
+	// exchange, so handing it to the transport allocates nothing.
+	onInformational func(*h1.ResponseHead)
 }
+
+// exchanges keeps exchange values between requests: one is large, and
+// every request needs one.
+var exchanges = sync.Pool{New: func() any {
+	x := new(exchange)
+	x.onInformational = x.informational
+	return x
+}}
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := p.newExchange(w, r)
+	defer exchanges.Put(x)
 	defer x.finish()
 	defer x.recoverInternal()
 	x.serve()
@@ -189,12 +203,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // logged like every other failure.
 func (p *Proxy) RequestError(w http.ResponseWriter, r *http.Request, fe *failure.Error) {
 	x := p.newExchange(w, r)
+	defer exchanges.Put(x)
 	defer x.finish()
 	x.fail(fe)
 }
 
-func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) exchange {
-	x := exchange{p: p, w: w, r: r, routeMetrics: p.unrouted}
+// newExchange takes an exchange from the pool and sets it up for r; it
+// goes back once the request is logged.
+func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) *exchange {
+	x := exchanges.Get().(*exchange)
+	*x = exchange{p: p, w: w, r: r, routeMetrics: p.unrouted, onInformational: x.onInformational}
 	x.entry = accesslog.Entry{
 		Start:      time.Now(),
 		ClientAddr: r.RemoteAddr,
@@ -205,11 +223,26 @@ func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) exchange {
 	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		x.client = ap.Addr().Unmap()
-		x.entry.ClientAddr = x.client.String()
+		x.entry.ClientAddr = addrString(r.RemoteAddr, ap, x.client)
 		x.trusted = p.isTrusted(x.client)
 	}
 	x.entry.RequestID = requestID(r, x.trusted)
 	return x
+}
+
+// addrString is client formatted; where the remote address already holds
+// that text before its port, it is reused rather than formatted again.
+func addrString(remote string, ap netip.AddrPort, client netip.Addr) string {
+	host := remote[:strings.LastIndexByte(remote, ':')]
+	if ap.Addr() == client && client.Zone() == "" {
+		if client.Is4() {
+			return host
+		}
+		if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' && !strings.Contains(host, ".") {
+			return host[1 : len(host)-1]
+		}
+	}
+	return client.String()
 }
 
 // recoverInternal turns a panic (a bug, or a state that should be
@@ -347,7 +380,8 @@ func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request
 		ContentLength: r.ContentLength,
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		x.upload = &countingReader{r: r.Body, n: &x.entry.BytesIn}
+		x.uploadReader = countingReader{r: r.Body, n: &x.entry.BytesIn}
+		x.upload = &x.uploadReader
 		treq.Body = x.upload
 		// The body streams upstream while the response streams back; by
 		// default net/http stops reading a request body once the response
@@ -360,7 +394,7 @@ func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request
 	} else {
 		treq.ContentLength = 0
 	}
-	treq.Informational = x.informational
+	treq.Informational = x.onInformational
 	return treq
 }
 
@@ -423,7 +457,7 @@ func (x *exchange) relay(resp *transport.Response) {
 		x.target.Report(failure.None, resp.Status)
 	}
 	if resp.ContentLength >= 0 && (framing == h1.Length || x.r.Method == http.MethodHead) {
-		setValue(h, "Content-Length", strconv.FormatInt(resp.ContentLength, 10), values)
+		setValue(h, "Content-Length", contentLengthValue(resp.Fields, resp.ContentLength), values)
 	}
 	x.entry.Status = resp.Status
 	if rw, ok := x.w.(reasonWriter); ok {

@@ -38,7 +38,9 @@ func requestID(r *http.Request, trusted bool) string {
 			return v
 		}
 	}
-	return idPrefix + strconv.FormatUint(idCounter.Add(1), 36)
+	var b [32]byte
+	id := append(b[:0], idPrefix...)
+	return string(strconv.AppendUint(id, idCounter.Add(1), 36))
 }
 
 // validRequestID accepts visible ASCII only, so an ID can be logged and

@@ -43,6 +43,9 @@ type conn struct {
 	values []string
 	body   requestBody
 	w      responseWriter
+	// scratch formats numbers on their way to bw, which would otherwise
+	// make a stack buffer escape.
+	scratch [20]byte
 
 	// The watch notices a client that leaves while its request is still
 	// being served (a slow upstream, a long stream), so the request can be

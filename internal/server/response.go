@@ -114,8 +114,9 @@ func (w *responseWriter) writeStatusLine(code int, reason string) {
 		code = http.StatusInternalServerError
 	}
 	bw.WriteString("HTTP/1.1 ")
-	var digits [3]byte
-	bw.Write(strconv.AppendInt(digits[:0], int64(code), 10))
+	bw.WriteByte(byte('0' + code/100))
+	bw.WriteByte(byte('0' + code/10%10))
+	bw.WriteByte(byte('0' + code%10))
 	bw.WriteByte(' ')
 	if reason == "" || !validReason(reason) {
 		reason = http.StatusText(code)
@@ -193,8 +194,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	bw := w.c.bw
 	if w.chunked {
-		var size [16]byte
-		bw.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16))
 		bw.WriteString("\r\n")
 	}
 	n, err := bw.Write(p)
