@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-proxy/portico/internal/deadline"
 	"github.com/portico-proxy/portico/internal/failure"
 	"github.com/portico-proxy/portico/internal/h1"
 )
@@ -22,9 +23,11 @@ import (
 // requests, so a kept-alive connection serves request after request
 // without allocating per request what it can keep.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	idle atomic.Bool
+	s  *Server
+	nc net.Conn
+	// deadlines sets nc's deadlines; nothing else does.
+	deadlines deadline.Tracker
+	idle      atomic.Bool
 	// hijacked is set when the handler took the connection over.
 	hijacked bool
 
@@ -75,6 +78,7 @@ func (c *conn) serve() {
 	defer c.close()
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.nc)
+	c.deadlines.Init(c.nc)
 	c.remoteAddr = c.nc.RemoteAddr().String()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(context.Background()); err != nil {
@@ -95,7 +99,7 @@ func (c *conn) serve() {
 
 	timeout := c.s.o.ReadHeaderTimeout
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		c.deadlines.ExtendRead(timeout)
 		err := h1.ReadRequestHead(c.br, c.s.o.Limits, &c.head)
 		c.idle.Store(false)
 		if err != nil {
@@ -268,13 +272,13 @@ func (c *conn) stopServing() {
 		return
 	}
 	c.stopping = true
-	c.nc.SetReadDeadline(longAgo)
+	c.deadlines.SetRead(longAgo)
 	c.watchMu.Unlock()
 	<-c.watchDone
 	c.watchMu.Lock()
 	c.stopping = false
 	c.watchMu.Unlock()
-	c.nc.SetReadDeadline(time.Time{})
+	c.deadlines.SetRead(time.Time{})
 }
 
 // watch waits for the client's next byte while a request is served. Only
@@ -289,7 +293,7 @@ func (c *conn) watch() {
 		return
 	}
 	c.watching = true
-	c.nc.SetReadDeadline(time.Time{})
+	c.deadlines.SetRead(time.Time{})
 	c.watchMu.Unlock()
 	_, err := c.br.Peek(1)
 	c.watchMu.Lock()
@@ -346,9 +350,10 @@ func (c *conn) closeGracefully() {
 
 // requestBody is a request's body as the handler reads it.
 type requestBody struct {
-	c   *conn
-	r   h1.BodyReader
-	eof bool
+	c       *conn
+	r       h1.BodyReader
+	chunked bool
+	eof     bool
 	// done mirrors eof for the client watch, which runs on another
 	// goroutine.
 	done atomic.Bool
@@ -358,6 +363,7 @@ type requestBody struct {
 func (b *requestBody) reset(h *h1.RequestHead) {
 	b.eof, b.err = h == nil, nil
 	b.done.Store(b.eof)
+	b.chunked = h != nil && h.Framing() == h1.Chunked
 	if h != nil {
 		b.r.ResetRequest(b.c.br, h)
 	}
@@ -374,7 +380,11 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	b.c.nc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	// A read of a length-framed body that the buffer can serve cannot
+	// block, so needs no deadline.
+	if b.chunked || b.c.br.Buffered() == 0 {
+		b.c.deadlines.ExtendRead(bodyReadTimeout)
+	}
 	n, err := b.r.Read(p)
 	switch {
 	case err == io.EOF:

@@ -263,16 +263,16 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.c.stopServing()
 	w.c.hijacked = true
-	w.c.nc.SetDeadline(time.Time{})
+	w.c.deadlines.Set(time.Time{})
 	return w.c.nc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
 
 // SetReadDeadline sets the connection's read deadline, e.g. to cut short
 // a request body read.
-func (w *responseWriter) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *responseWriter) SetReadDeadline(t time.Time) error { return w.c.deadlines.SetRead(t) }
 
 // SetWriteDeadline sets the connection's write deadline.
-func (w *responseWriter) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+func (w *responseWriter) SetWriteDeadline(t time.Time) error { return w.c.deadlines.SetWrite(t) }
 
 // EnableFullDuplex is a no-op: this server always lets a handler read the
 // request body while writing the response.

@@ -19,6 +19,7 @@ type Body struct {
 	// empty is set for a response without a body (HEAD, 204, 304), which
 	// is whole as soon as its head is.
 	empty    bool
+	chunked  bool
 	e        *Endpoint
 	c        *conn
 	r        *h1.BodyReader
@@ -39,8 +40,11 @@ func (b *Body) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	if t := b.e.timeouts.Read; t > 0 {
-		b.c.setReadDeadline(time.Now().Add(t))
+	// A read of a length-framed body that the buffer can serve cannot
+	// block, so needs no deadline; a chunked one may still wait for the
+	// rest of a chunk-size line.
+	if t := b.e.timeouts.Read; t > 0 && (b.chunked || b.c.br.Buffered() == 0) {
+		b.c.extendRead(t)
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
@@ -92,7 +96,7 @@ func (b *Body) finish(err error) error {
 	if b.stop() && err == nil && b.reusable && uploaded {
 		if b.e.timeouts.ResponseHeader == 0 {
 			// Otherwise the next exchange sets a deadline before reading.
-			b.c.SetReadDeadline(time.Time{})
+			b.c.deadlines.SetRead(time.Time{})
 		}
 		b.e.putIdle(b.c)
 		return nil
@@ -151,7 +155,7 @@ func (b *Body) Tunnel() io.ReadWriteCloser {
 		b.upload.stop()
 	}
 	b.stop()
-	b.c.SetDeadline(time.Time{})
+	b.c.deadlines.Set(time.Time{})
 	return &tunnel{c: b.c}
 }
 

@@ -135,7 +135,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	stop := afterFunc(ctx, c.poison)
 
 	if e.timeouts.Write > 0 {
-		c.setWriteDeadline(time.Now().Add(e.timeouts.Write))
+		c.extendWrite(e.timeouts.Write)
 	}
 	if err := h1.WriteForwardedRequestHead(c.bw, req.Method, req.Target, req.Host, req.Header, req.Drop, req.Extra, req.ContentLength); err != nil {
 		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, false)
@@ -168,12 +168,15 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 			return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, true)
 		}
 		if e.timeouts.ResponseHeader > 0 {
-			c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+			c.extendRead(e.timeouts.ResponseHeader)
 		}
 	case req.Body != nil:
+		// The response-header timeout starts once the upload ends; until
+		// then the head is awaited without one.
+		c.clearReadDeadline()
 		upload = e.startUpload(c, req)
 	case e.timeouts.ResponseHeader > 0:
-		c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+		c.extendRead(e.timeouts.ResponseHeader)
 	}
 
 	resp := responses.Get().(*Response)
@@ -194,7 +197,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	}
 	if e.timeouts.Read == 0 {
 		// Otherwise every body read sets its own deadline.
-		c.setReadDeadline(time.Time{})
+		c.clearReadDeadline()
 	}
 	framing := resp.Framing(req.Method)
 	resp.reader.Reset(c.br, &resp.ResponseHead, framing)
@@ -207,6 +210,7 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 		upload:   upload,
 		reusable: !resp.Close && framing != h1.UntilClose && framing != h1.Tunnel,
 		empty:    framing == h1.NoBody,
+		chunked:  framing == h1.Chunked,
 	}
 	resp.Body = &resp.body
 	return resp, nil
@@ -280,13 +284,13 @@ func (e *Endpoint) startUpload(c *conn, req *Request) *upload {
 			}
 			// Unblock the head read, which would otherwise wait for an
 			// answer to a request that was never completed.
-			c.SetReadDeadline(longAgo)
+			c.deadlines.SetRead(longAgo)
 		} else if e.timeouts.ResponseHeader > 0 && !up.headReceived.Load() {
 			// The response-header timeout runs from the end of the request.
-			c.setReadDeadline(time.Now().Add(e.timeouts.ResponseHeader))
+			c.extendRead(e.timeouts.ResponseHeader)
 		}
 		if e.timeouts.Write > 0 {
-			c.setWriteDeadline(time.Time{})
+			c.clearWriteDeadline()
 		}
 		up.done <- err
 	}()
@@ -310,7 +314,7 @@ func (e *Endpoint) writeBody(c *conn, req *Request) error {
 		n, rerr := req.Body.Read(*buf)
 		if n > 0 {
 			if e.timeouts.Write > 0 {
-				c.setWriteDeadline(time.Now().Add(e.timeouts.Write))
+				c.extendWrite(e.timeouts.Write)
 			}
 			if _, err := dst.Write((*buf)[:n]); err != nil {
 				return err

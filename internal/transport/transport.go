@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/deadline"
 	"github.com/portico-proxy/portico/internal/h1"
 )
 
@@ -105,23 +106,42 @@ type conn struct {
 	// poison fails the connection's pending and future I/O at once; it
 	// runs when ctx ends, and is made once per connection.
 	poison func()
+	// deadlines sets the connection's deadlines; nothing else does.
+	deadlines deadline.Tracker
 }
 
-// setReadDeadline sets a read deadline unless the exchange's context is
-// done: the context's cancellation works by setting a deadline in the past,
-// which a later deadline must not undo.
-func (c *conn) setReadDeadline(t time.Time) {
-	c.SetReadDeadline(t)
+// extendRead makes reads time out d from now, unless the exchange's
+// context is done: the context's cancellation works by setting a deadline
+// in the past, which a later deadline must not undo.
+func (c *conn) extendRead(d time.Duration) {
+	c.deadlines.ExtendRead(d)
 	if c.ctx.Err() != nil {
-		c.SetDeadline(longAgo)
+		c.deadlines.Set(longAgo)
 	}
 }
 
-// setWriteDeadline is setReadDeadline for writes.
-func (c *conn) setWriteDeadline(t time.Time) {
-	c.SetWriteDeadline(t)
+// extendWrite is extendRead for writes.
+func (c *conn) extendWrite(d time.Duration) {
+	c.deadlines.ExtendWrite(d)
 	if c.ctx.Err() != nil {
-		c.SetDeadline(longAgo)
+		c.deadlines.Set(longAgo)
+	}
+}
+
+// clearReadDeadline removes the read deadline, unless the exchange's
+// context is done.
+func (c *conn) clearReadDeadline() {
+	c.deadlines.SetRead(time.Time{})
+	if c.ctx.Err() != nil {
+		c.deadlines.Set(longAgo)
+	}
+}
+
+// clearWriteDeadline is clearReadDeadline for writes.
+func (c *conn) clearWriteDeadline() {
+	c.deadlines.SetWrite(time.Time{})
+	if c.ctx.Err() != nil {
+		c.deadlines.Set(longAgo)
 	}
 }
 
@@ -131,7 +151,8 @@ const bufferSize = 32 << 10
 
 func newConn(nc net.Conn) *conn {
 	c := &conn{Conn: nc, br: bufio.NewReaderSize(nc, bufferSize), bw: bufio.NewWriterSize(nc, bufferSize)}
-	c.poison = func() { c.SetDeadline(longAgo) }
+	c.deadlines.Init(nc)
+	c.poison = func() { c.deadlines.Set(longAgo) }
 	return c
 }
 
