@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,6 +151,78 @@ func TestForwardingFieldsTrustOnlyTrustedClients(t *testing.T) {
 			upstreamID := resp.Header.Get("X-Echo-Header-X-Request-Id")
 			if !tc.wantReqID(upstreamID) || resp.Header.Get("X-Request-Id") != upstreamID {
 				t.Errorf("request id: upstream saw %q, client got %q", upstreamID, resp.Header.Get("X-Request-Id"))
+			}
+		})
+	}
+}
+
+// TestResponseFieldsRelayedWithoutHopByHop: what an upstream's response
+// says about its own connection stays behind, portico's own fields
+// replace the upstream's, and the rest passes as it came. A 200 and a 502
+// take different paths through the proxy; both must behave the same.
+func TestResponseFieldsRelayedWithoutHopByHop(t *testing.T) {
+	for _, status := range []string{"200 OK", "502 Bad Gateway"} {
+		t.Run(status, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						br := bufio.NewReader(c)
+						for {
+							if _, err := http.ReadRequest(br); err != nil {
+								return
+							}
+							io.WriteString(c, "HTTP/1.1 "+status+"\r\n"+
+								"Connection: X-Hop, keep-alive\r\n"+
+								"X-Hop: secret\r\n"+
+								"Keep-Alive: timeout=5\r\n"+
+								"Proxy-Connection: keep-alive\r\n"+
+								"X-Request-Id: chosen-by-upstream\r\n"+
+								"Via: 1.1 upstream-cache\r\n"+
+								"content-type: text/plain\r\n"+
+								"X-Multi: one\r\n"+
+								"X-Multi: two\r\n"+
+								"Content-Length: 2\r\n\r\nok")
+						}
+					}()
+				}
+			}()
+			h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+			resp := h.get("/", "X-Request-Id: client-id")
+			if body := readBody(t, resp); body != "ok" {
+				t.Fatalf("body %q, want ok", body)
+			}
+			for _, name := range []string{"X-Hop", "Keep-Alive", "Proxy-Connection"} {
+				if v := resp.Header.Values(name); len(v) != 0 {
+					t.Errorf("%s reached the client: %q", name, v)
+				}
+			}
+			if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "client-id" {
+				t.Errorf("X-Request-Id = %q, want only the request's own ID", got)
+			}
+			if got := strings.Join(resp.Header.Values("Via"), ", "); got != "1.1 upstream-cache, 1.1 portico" {
+				t.Errorf("Via = %q, want the upstream's hop then portico's", got)
+			}
+			if got := resp.Header.Get("Content-Type"); got != "text/plain" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := resp.Header.Values("X-Multi"); len(got) != 2 || got[0] != "one" || got[1] != "two" {
+				t.Errorf("X-Multi = %q, want both lines in order", got)
+			}
+			if resp.ContentLength != 2 || resp.Header.Get("Date") == "" {
+				t.Errorf("Content-Length %d, Date %q: want 2 and a date", resp.ContentLength, resp.Header.Get("Date"))
+			}
+			if resp.Close {
+				t.Errorf("the upstream's Connection field ended the client's connection")
 			}
 		})
 	}

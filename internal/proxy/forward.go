@@ -46,6 +46,16 @@ func (l *connectionListed) addFrom(connection string) {
 	}
 }
 
+// hasFold is has for a name in any case.
+func (l *connectionListed) hasFold(name string) bool {
+	for _, n := range l.names[:l.n] {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return l.overflow != nil && l.overflow[http.CanonicalHeaderKey(name)]
+}
+
 func (l *connectionListed) has(name string) bool {
 	for _, n := range l.names[:l.n] {
 		if n == name {

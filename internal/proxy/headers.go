@@ -22,6 +22,50 @@ var notForwarded = map[string]bool{
 	"Host":              true,
 }
 
+// responseFilter decides which of an upstream's response fields reach
+// the client as they came: not the hop-by-hop ones, not those its
+// Connection field lists, and not X-Request-Id, which portico sets. Names
+// are matched as the upstream spelled them.
+type responseFilter struct {
+	listed connectionListed
+}
+
+func (f *responseFilter) reset(fields []h1.Field) {
+	f.listed = connectionListed{}
+	for _, fl := range fields {
+		if len(fl.Name) == len("Connection") && strings.EqualFold(fl.Name, "Connection") {
+			f.listed.addFrom(fl.Value)
+		}
+	}
+}
+
+// Drop implements h1.FieldFilter.
+func (f *responseFilter) Drop(name string) bool {
+	return hopByHop(name) || len(name) == len("X-Request-Id") && strings.EqualFold(name, "X-Request-Id") || f.listed.hasFold(name)
+}
+
+// hopByHop reports whether name, in any case, is one of notForwarded,
+// without the canonicalization a map lookup would need.
+func hopByHop(name string) bool {
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "Te")
+	case 4:
+		return strings.EqualFold(name, "Host")
+	case 7:
+		return strings.EqualFold(name, "Upgrade")
+	case 10:
+		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
+	case 14:
+		return strings.EqualFold(name, "Content-Length")
+	case 16:
+		return strings.EqualFold(name, "Proxy-Connection")
+	case 17:
+		return strings.EqualFold(name, "Transfer-Encoding")
+	}
+	return false
+}
+
 // copyResponseHeader copies an upstream response's end-to-end fields to
 // the client's response. The values share one backing array with room for
 // extra more, which the caller may use for the fields it adds; it is

@@ -172,9 +172,10 @@ type exchange struct {
 	uploadReader countingReader
 	// fwd, extraBuf and treq hold the upstream request, kept in the
 	// exchange so that forwarding allocates nothing of its own.
-	fwd      forwardFilter
-	extraBuf [8]h1.Field
-	treq     transport.Request
+	fwd        forwardFilter
+	respFilter responseFilter
+	extraBuf   [8]h1.Field
+	treq       transport.Request
 	// wroteHead is set once the response head has gone to the client.
 	wroteHead bool
 	// onInformational is the informational method bound once per pooled
@@ -431,39 +432,28 @@ func (x *exchange) informational(head *h1.ResponseHead) {
 // relay sends the upstream's response to the client, streaming its body.
 func (x *exchange) relay(resp *transport.Response) {
 	defer resp.Body.Close()
-	h := x.w.Header()
-	values := copyResponseHeader(h, resp.Fields, 3)
-	if prior := h["Via"]; len(prior) > 0 {
-		h["Via"] = append(prior, x.p.via)
-	} else {
-		values = setValue(h, "Via", x.p.via, values)
-	}
-	values = setValue(h, "X-Request-Id", x.entry.RequestID, values)
-	if resp.Status >= 500 && x.detail() != proxystatus.Off {
-		member := string(proxystatus.AppendReceived(nil, x.p.name, resp.Status))
-		if dropped := proxystatus.Append(h, member); dropped != "" {
-			x.entry.Details = "dropped invalid upstream Proxy-Status: " + dropped
-		}
-	}
-	if x.upload != nil && x.r.ProtoMajor == 1 && !x.upload.done.Load() {
-		// The upstream answers before it has the whole request body (RFC
-		// 9112 §9.3). Once the answer ends, the rest of the upload is cut,
-		// which leaves the client's connection unusable: say so now, so
-		// the client does not send its next request on it.
-		h["Connection"] = []string{"close"}
-	}
 	framing := resp.Framing(x.r.Method)
 	if framing == h1.NoBody {
 		x.target.Report(failure.None, resp.Status)
 	}
+	contentLength := int64(-1)
 	if resp.ContentLength >= 0 && (framing == h1.Length || x.r.Method == http.MethodHead) {
-		setValue(h, "Content-Length", contentLengthValue(resp.Fields, resp.ContentLength), values)
+		contentLength = resp.ContentLength
 	}
+	// The upstream answers before it has the whole request body (RFC 9112
+	// §9.3). Once the answer ends, the rest of the upload is cut, which
+	// leaves the client's connection unusable: say so now, so the client
+	// does not send its next request on it.
+	closeAfter := x.upload != nil && x.r.ProtoMajor == 1 && !x.upload.done.Load()
 	x.entry.Status = resp.Status
-	if rw, ok := x.w.(reasonWriter); ok {
-		rw.WriteHeaderReason(resp.Status, resp.Reason)
+	if hw, ok := x.w.(headFieldsWriter); ok && (resp.Status < 500 || x.detail() == proxystatus.Off) {
+		// The common case: the head goes out as it came, less what is
+		// hop-by-hop, without building a header map.
+		x.respFilter.reset(resp.Fields)
+		extra := append(x.extraBuf[:0], h1.Field{Name: "Via", Value: x.p.via}, h1.Field{Name: "X-Request-Id", Value: x.entry.RequestID})
+		hw.WriteHeadFields(resp.Status, resp.Reason, resp.Fields, &x.respFilter, extra, contentLength, closeAfter)
 	} else {
-		x.w.WriteHeader(resp.Status)
+		x.writeHead(resp, contentLength, closeAfter)
 	}
 	x.wroteHead = true
 	if framing == h1.NoBody {
@@ -480,9 +470,50 @@ func (x *exchange) relay(resp *transport.Response) {
 		return
 	}
 	x.target.Report(failure.None, resp.Status)
-	for _, f := range resp.Body.Trailers() {
-		h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)] = append(h[http.TrailerPrefix+http.CanonicalHeaderKey(f.Name)], f.Value)
+	if trailers := resp.Body.Trailers(); len(trailers) > 0 {
+		h := x.w.Header()
+		for _, f := range trailers {
+			k := http.TrailerPrefix + http.CanonicalHeaderKey(f.Name)
+			h[k] = append(h[k], f.Value)
+		}
 	}
+}
+
+// writeHead sends the response head through the ResponseWriter's header
+// map: for HTTP/2, and for a 5xx answer, whose Proxy-Status gains
+// portico's member.
+func (x *exchange) writeHead(resp *transport.Response, contentLength int64, closeAfter bool) {
+	h := x.w.Header()
+	values := copyResponseHeader(h, resp.Fields, 3)
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = append(prior, x.p.via)
+	} else {
+		values = setValue(h, "Via", x.p.via, values)
+	}
+	values = setValue(h, "X-Request-Id", x.entry.RequestID, values)
+	if resp.Status >= 500 && x.detail() != proxystatus.Off {
+		member := string(proxystatus.AppendReceived(nil, x.p.name, resp.Status))
+		if dropped := proxystatus.Append(h, member); dropped != "" {
+			x.entry.Details = "dropped invalid upstream Proxy-Status: " + dropped
+		}
+	}
+	if closeAfter {
+		h["Connection"] = []string{"close"}
+	}
+	if contentLength >= 0 {
+		setValue(h, "Content-Length", contentLengthValue(resp.Fields, contentLength), values)
+	}
+	if rw, ok := x.w.(reasonWriter); ok {
+		rw.WriteHeaderReason(resp.Status, resp.Reason)
+	} else {
+		x.w.WriteHeader(resp.Status)
+	}
+}
+
+// headFieldsWriter is a ResponseWriter that writes a head straight from
+// a field list, as portico's HTTP/1.1 server does.
+type headFieldsWriter interface {
+	WriteHeadFields(code int, reason string, fields []h1.Field, drop h1.FieldFilter, extra []h1.Field, contentLength int64, closeAfter bool)
 }
 
 // reasonWriter is a ResponseWriter that can send an upstream's own reason

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-proxy/portico/internal/h1"
 )
 
 // responseWriter writes a response straight into the connection's buffer.
@@ -55,48 +57,106 @@ func (w *responseWriter) WriteHeaderReason(code int, reason string) {
 		w.c.bw.Flush()
 		return
 	}
-	w.wroteHead = true
-	w.status = code
 	h := w.header
 	delete(h, "Transfer-Encoding")
 	// A handler ends the connection after its response by setting
 	// Connection: close; the server writes that field itself.
+	closeAsked := false
 	if v, ok := h["Connection"]; ok {
 		for _, item := range v {
 			if strings.EqualFold(strings.TrimSpace(item), "close") {
-				w.closeAfter = true
+				closeAsked = true
 			}
 		}
 		delete(h, "Connection")
 	}
+	length := int64(-1)
+	if cl := h["Content-Length"]; len(cl) == 1 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
+			length = n
+		}
+	}
+	w.frame(code, length, closeAsked)
+	if w.length < 0 || w.noBody && !w.isHead {
+		delete(h, "Content-Length")
+	}
+	w.writeStatusLine(code, reason)
+	w.writeFields(true)
+	w.writeFraming()
+}
+
+// WriteHeadFields writes a final response head from a list of fields
+// rather than from Header(): those drop names (as they are spelled in
+// fields) are left out, and extra follow. contentLength is the body's
+// length, or -1 when unknown; closeAfter ends the connection after the
+// response. Header() must hold nothing but trailers, which may still be
+// added after. A proxy relays an upstream's head this way without
+// building a map.
+func (w *responseWriter) WriteHeadFields(code int, reason string, fields []h1.Field, drop h1.FieldFilter, extra []h1.Field, contentLength int64, closeAfter bool) {
+	if w.wroteHead || w.c.hijacked || code < 200 {
+		return
+	}
+	w.frame(code, contentLength, closeAfter)
+	w.writeStatusLine(code, reason)
+	bw := w.c.bw
+	dated := false
+	for _, list := range [2][]h1.Field{fields, extra} {
+		for _, f := range list {
+			if drop.Drop(f.Name) || splitsLine(f.Value) {
+				continue
+			}
+			dated = dated || len(f.Name) == len("Date") && strings.EqualFold(f.Name, "Date")
+			bw.WriteString(f.Name)
+			bw.WriteString(": ")
+			bw.WriteString(f.Value)
+			bw.WriteString("\r\n")
+		}
+		drop = keepAll{}
+	}
+	if !dated {
+		w.writeDate()
+	}
+	if w.length >= 0 && (!w.noBody || w.isHead) {
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], w.length, 10))
+		bw.WriteString("\r\n")
+	}
+	w.writeFraming()
+}
+
+// keepAll drops no field.
+type keepAll struct{}
+
+func (keepAll) Drop(string) bool { return false }
+
+// frame decides how the body of a final response is delimited: by its
+// length, in chunks, or by closing the connection (an HTTP/1.0 client
+// knows no chunks). Some responses have no body whatever they declare.
+func (w *responseWriter) frame(code int, length int64, closeAfter bool) {
+	w.wroteHead = true
+	w.status = code
+	// A broken request body may have ended the connection already.
+	w.closeAfter = w.closeAfter || closeAfter
 	switch {
 	case code == http.StatusNoContent || code == http.StatusNotModified || code < 200:
 		w.noBody = true
-		delete(h, "Content-Length")
 	case w.isHead:
 		w.noBody = true
+		w.length = length
+	case length >= 0:
+		w.length = length
+	case w.http10:
+		w.closeAfter = true
 	default:
-		if cl := h["Content-Length"]; len(cl) == 1 {
-			if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
-				w.length = n
-			}
-		}
-		if w.length < 0 {
-			delete(h, "Content-Length")
-			if w.http10 {
-				// An HTTP/1.0 client knows no chunks: the body ends with
-				// the connection.
-				w.closeAfter = true
-			} else {
-				w.chunked = true
-			}
-		}
+		w.chunked = true
 	}
 	if w.c.head.Close || w.c.s.shutdown.Load() {
 		w.closeAfter = true
 	}
-	w.writeStatusLine(code, reason)
-	w.writeFields(true)
+}
+
+// writeFraming ends the head with the fields the server owns.
+func (w *responseWriter) writeFraming() {
 	if w.chunked {
 		w.c.bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
@@ -154,13 +214,15 @@ func (w *responseWriter) writeFields(final bool) {
 			bw.WriteString("\r\n")
 		}
 	}
-	if final {
-		if _, ok := w.header["Date"]; !ok {
-			bw.WriteString("Date: ")
-			bw.WriteString(httpDate())
-			bw.WriteString("\r\n")
-		}
+	if _, ok := w.header["Date"]; final && !ok {
+		w.writeDate()
 	}
+}
+
+func (w *responseWriter) writeDate() {
+	w.c.bw.WriteString("Date: ")
+	w.c.bw.WriteString(httpDate())
+	w.c.bw.WriteString("\r\n")
 }
 
 // splitsLine reports whether a field value holds CR or LF, which would
