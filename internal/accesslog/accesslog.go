@@ -6,6 +6,7 @@ package accesslog
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -124,10 +125,17 @@ func (cs closers) Close() error {
 	return first
 }
 
+// line is a pooled line buffer with the last second it formatted a
+// timestamp for: only the goroutine holding the line uses that cache, so
+// it needs no lock, and loggers running at once never share it.
+type line struct {
+	b     []byte
+	stamp secondStamp
+}
+
 // lines holds line buffers: encoding a line allocates nothing once warm.
 var lines = sync.Pool{New: func() any {
-	b := make([]byte, 0, 1024)
-	return &b
+	return &line{b: make([]byte, 0, 1024)}
 }}
 
 // Log writes e as one line.
@@ -135,27 +143,26 @@ func (l *Logger) Log(e *Entry) {
 	if l == nil {
 		return
 	}
-	bp := lines.Get().(*[]byte)
-	b := l.encode((*bp)[:0], e)
+	ln := lines.Get().(*line)
+	ln.b = l.encode(ln.b[:0], &ln.stamp, e)
 	l.mu.Lock()
 	if l.buf != nil {
 		if l.buf.Buffered() == 0 {
 			l.timer.Reset(flushEvery)
 		}
-		l.buf.Write(b)
+		l.buf.Write(ln.b)
 	} else {
-		l.w.Write(b)
+		l.w.Write(ln.b)
 	}
 	l.mu.Unlock()
-	*bp = b
-	lines.Put(bp)
+	lines.Put(ln)
 }
 
-// encode appends e as one JSON object or one logfmt line.
-func (l *Logger) encode(b []byte, e *Entry) []byte {
-	enc := encoder{b: b, text: l.text}
-	enc.begin()
-	enc.time("time", e.Start)
+// encode appends e as one JSON object or one logfmt line, its timestamp
+// taken from stamp when it falls in the second stamp holds.
+func (l *Logger) encode(b []byte, stamp *secondStamp, e *Entry) []byte {
+	enc := encoder{b: b, text: l.text, stamp: stamp}
+	enc.begin("time", e.Start)
 	enc.str("msg", "request")
 	enc.str("request_id", e.RequestID)
 	enc.str("client.address", e.ClientAddr)
@@ -182,14 +189,23 @@ func (l *Logger) encode(b []byte, e *Entry) []byte {
 type encoder struct {
 	b     []byte
 	text  bool
-	first bool
+	stamp *secondStamp
 }
 
-func (e *encoder) begin() {
-	e.first = true
-	if !e.text {
-		e.b = append(e.b, '{')
+// begin opens the line with its first field, the time t, so that every
+// later key is preceded by a separator.
+func (e *encoder) begin(k string, t time.Time) {
+	if e.text {
+		e.b = append(e.b, k...)
+		e.b = append(e.b, '=')
+		e.b = e.stamp.append(e.b, t)
+		return
 	}
+	e.b = append(e.b, '{', '"')
+	e.b = append(e.b, k...)
+	e.b = append(e.b, '"', ':', '"')
+	e.b = e.stamp.append(e.b, t)
+	e.b = append(e.b, '"')
 }
 
 func (e *encoder) end() []byte {
@@ -200,20 +216,13 @@ func (e *encoder) end() []byte {
 }
 
 func (e *encoder) key(k string) {
-	if !e.first {
-		if e.text {
-			e.b = append(e.b, ' ')
-		} else {
-			e.b = append(e.b, ',')
-		}
-	}
-	e.first = false
 	if e.text {
+		e.b = append(e.b, ' ')
 		e.b = append(e.b, k...)
 		e.b = append(e.b, '=')
 		return
 	}
-	e.b = append(e.b, '"')
+	e.b = append(e.b, ',', '"')
 	e.b = append(e.b, k...)
 	e.b = append(e.b, '"', ':')
 }
@@ -234,63 +243,162 @@ func (e *encoder) int(k string, v int64) {
 
 func (e *encoder) millis(k string, d time.Duration) {
 	e.key(k)
-	e.b = strconv.AppendFloat(e.b, float64(d.Microseconds())/1000, 'f', -1, 64)
+	e.b = appendMillis(e.b, d.Microseconds())
 }
 
-func (e *encoder) time(k string, t time.Time) {
-	e.key(k)
-	if !e.text {
-		e.b = append(e.b, '"')
+// appendMillis appends us microseconds in milliseconds, exactly as
+// strconv.AppendFloat(b, float64(us)/1000, 'f', -1, 64) would, without its
+// shortest-float search: below 10^15 the decimal us/1000 has at most 15
+// significant digits, so it is the shortest decimal that reads back as
+// that float, and integer arithmetic can write it.
+func appendMillis(b []byte, us int64) []byte {
+	if us <= -1e15 || us >= 1e15 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', -1, 64)
 	}
-	e.b = t.AppendFormat(e.b, time.RFC3339Nano)
-	if !e.text {
-		e.b = append(e.b, '"')
+	if us < 0 {
+		b = append(b, '-')
+		us = -us
 	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	digits := [4]byte{'.', byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := len(digits)
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(b, digits[:n]...)
+}
+
+// secondStamp is one second's RFC 3339 text in one location. Lines logged
+// within that second copy it and write only their own fraction: breaking a
+// time into date, clock and zone is the costly part of formatting it.
+type secondStamp struct {
+	unix int64
+	loc  *time.Location
+	text []byte
+	// buf holds text without an allocation of its own (so a new pooled
+	// line costs no more than before): any year a time.Time holds fits,
+	// with any zone offset under 100 hours.
+	buf [40]byte
+	// fractionAt is where the fraction goes: after the seconds, before
+	// the zone.
+	fractionAt int
+}
+
+// append appends t as t.AppendFormat(b, time.RFC3339Nano) does.
+func (s *secondStamp) append(b []byte, t time.Time) []byte {
+	unix, loc, nanos := t.Unix(), t.Location(), t.Nanosecond()
+	// t.Location is never nil, so a zero stamp matches no time.
+	if unix != s.unix || loc != s.loc {
+		// The zone offset changes only on whole seconds, so the whole
+		// second has t's offset.
+		whole := t.Add(-time.Duration(nanos))
+		s.text = whole.AppendFormat(s.buf[:0], time.RFC3339Nano)
+		s.fractionAt = bytes.IndexByte(s.text, 'T') + len("T15:04:05")
+		s.unix, s.loc = unix, loc
+	}
+	b = append(b, s.text[:s.fractionAt]...)
+	b = appendFraction(b, nanos)
+	return append(b, s.text[s.fractionAt:]...)
+}
+
+// appendFraction appends nanos as RFC3339Nano's ".999999999" does: a dot
+// and up to nine digits without trailing zeros, nothing for zero.
+func appendFraction(b []byte, nanos int) []byte {
+	if nanos == 0 {
+		return b
+	}
+	var digits [10]byte
+	digits[0] = '.'
+	for i := 9; i > 0; i-- {
+		digits[i] = byte('0' + nanos%10)
+		nanos /= 10
+	}
+	n := len(digits)
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(b, digits[:n]...)
 }
 
 // needsQuoting reports whether a logfmt value must be quoted.
 func needsQuoting(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= utf8.RuneSelf {
-			return true
+	return plainPrefix(s, &plainLogfmt) < len(s)
+}
+
+// plainLogfmt and plainJSON hold 1 for the bytes that stand for themselves
+// in an unquoted logfmt value and in a JSON string.
+var plainLogfmt, plainJSON = func() (logfmt, json [256]uint8) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		if c != '"' && c != '\\' {
+			json[c] = 1
+			if c != ' ' && c != '=' {
+				logfmt[c] = 1
+			}
 		}
 	}
-	return false
+	return logfmt, json
+}()
+
+// plainPrefix returns the length of the run of bytes at the start of s
+// that plain marks as plain. It tests four bytes per branch, much faster
+// than one at a time, and scanning values is a good part of a line's cost.
+func plainPrefix(s string, plain *[256]uint8) int {
+	i := 0
+	for ; len(s)-i >= 4; i += 4 {
+		w := s[i : i+4]
+		if plain[w[0]]&plain[w[1]]&plain[w[2]]&plain[w[3]] == 0 {
+			break
+		}
+	}
+	for i < len(s) && plain[s[i]] == 1 {
+		i++
+	}
+	return i
 }
 
 // appendQuoted appends s as a JSON string (RFC 8259 §7), which logfmt
 // readers also accept. Invalid UTF-8 becomes U+FFFD, so a line always
-// parses whatever a client sent.
+// parses whatever a client sent. Runs that need no escaping, usually all
+// of s, are copied in one append.
 func appendQuoted(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	copied := 0 // s[:copied] is in b
+	for i := 0; ; {
+		i += plainPrefix(s[i:], &plainJSON)
+		if i == len(s) {
+			break
+		}
 		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < ' ':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
 			}
-			i++
-			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		b = append(b, s[copied:i]...)
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < ' ':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default: // a byte of invalid UTF-8
 			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
 		}
-		i += size
+		i++
+		copied = i
 	}
+	b = append(b, s[copied:]...)
 	return append(b, '"')
 }
