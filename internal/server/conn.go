@@ -52,18 +52,22 @@ type conn struct {
 
 	// The watch notices a client that leaves while its request is still
 	// being served (a slow upstream, a long stream), so the request can be
-	// cancelled instead of running to the end for no one. It starts only
-	// for requests that take longer than watchAfter, so quick ones pay
-	// nothing but arming a timer.
-	watchTimer *time.Timer
-	watchMu    sync.Mutex // guards serving, watching, stopping
-	serving    bool
-	watching   bool
-	stopping   bool
-	watchDone  chan struct{}
+	// cancelled instead of running to the end for no one. The server's
+	// sweep starts it for requests served longer than watchAfter, so
+	// quick ones pay nothing but counting: requests is odd while one is
+	// served. sweepSeen and sweepWatched belong to the sweep.
+	requests     atomic.Uint64
+	sweepSeen    uint64
+	sweepWatched uint64
+	watchMu      sync.Mutex // guards serving, watching, stopping
+	serving      bool
+	watching     bool
+	stopping     bool
+	watchDone    chan struct{}
 }
 
-// watchAfter is how long a request runs before its client is watched.
+// watchAfter is how long a request runs at least before its client is
+// watched (at most twice that).
 const watchAfter = 250 * time.Millisecond
 
 // Readers are small: every connection, idle or not, keeps one. Writers
@@ -88,8 +92,6 @@ func (c *conn) serve() {
 		c.tls = &state
 	}
 	c.ctx = newConnContext()
-	c.watchTimer = time.AfterFunc(time.Hour, c.watch)
-	c.watchTimer.Stop()
 	c.watchDone = make(chan struct{}, 1)
 	c.req = (&http.Request{}).WithContext(c.ctx)
 	c.header = make(http.Header, 8)
@@ -257,14 +259,14 @@ func (c *conn) startServing() {
 	c.watchMu.Lock()
 	c.serving = true
 	c.watchMu.Unlock()
-	c.watchTimer.Reset(watchAfter)
+	c.requests.Add(1)
 }
 
 // stopServing ends the watch of a request that is done (or whose
 // connection the handler takes over), so nothing else reads the
 // connection.
 func (c *conn) stopServing() {
-	c.watchTimer.Stop()
+	c.requests.Add(1)
 	c.watchMu.Lock()
 	c.serving = false
 	if !c.watching {

@@ -51,6 +51,10 @@ type Server struct {
 	// for Shutdown to re-check.
 	idleChanged chan struct{}
 
+	// watchStart starts the sweep that watches the clients of long
+	// requests.
+	watchStart sync.Once
+
 	// h2 serves the connections that open with the HTTP/2 preface, taken
 	// from h2Conns.
 	h2      *http.Server
@@ -92,6 +96,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.watchStart.Do(func() { go s.watchLongRequests() })
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -193,6 +198,33 @@ func (s *Server) forget(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.signalIdle()
+}
+
+// watchLongRequests starts the client watch of every request that has
+// been served for longer than watchAfter. One sweep for all connections
+// costs each request two atomic adds, where a timer per request would be
+// armed and stopped every time. It ends once the server has shut down and
+// its last connection closed.
+func (s *Server) watchLongRequests() {
+	tick := time.NewTicker(watchAfter)
+	defer tick.Stop()
+	for range tick.C {
+		s.mu.Lock()
+		if s.shutdown.Load() && len(s.conns) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			if seq := c.requests.Load(); seq&1 == 1 && seq == c.sweepSeen && seq != c.sweepWatched {
+				// The same request as a sweep ago, still being served.
+				c.sweepWatched = seq
+				go c.watch()
+			} else {
+				c.sweepSeen = seq
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Server) signalIdle() {
