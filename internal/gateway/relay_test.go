@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,47 @@ func TestClientLeavingAbandonsTheUpstreamExchange(t *testing.T) {
 	line := h.logLine("leaving-client")
 	if line["http.response.status_code"] != float64(499) {
 		t.Errorf("logged status %v, want 499; line: %v", line["http.response.status_code"], line)
+	}
+}
+
+// TestResetEndsACloseDelimitedBodyAsIncomplete: a body that ends with
+// the connection (no length, no chunks) is whole only if the connection
+// closes cleanly; a reset, however soon it follows the last bytes, must
+// never pass for the end.
+func TestResetEndsACloseDelimitedBodyAsIncomplete(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					c.Close()
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789")
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}()
+		}
+	}()
+	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+	for i := range 20 {
+		resp := h.get("/", "X-Request-Id: reset-"+strconv.Itoa(i))
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatalf("round %d: the client got %q as a whole body; want it cut", i, got)
+		}
+		line := h.logLine("reset-" + strconv.Itoa(i))
+		if line["error.type"] != "http_response_incomplete" {
+			t.Errorf("round %d: logged error.type %v, want http_response_incomplete", i, line["error.type"])
+		}
 	}
 }
