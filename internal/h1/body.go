@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 
 	"github.com/portico-proxy/portico/internal/failure"
@@ -53,6 +54,7 @@ type BodyReader struct {
 	trailers  []Field
 	trailerN  int    // bytes of trailer section read
 	line      []byte // a framing line longer than br's buffer
+	view      []byte // what Next returns
 	err       error  // sticky: io.EOF or the failure
 }
 
@@ -127,11 +129,37 @@ func (r *BodyReader) Read(p []byte) (int, error) {
 	return n, r.err
 }
 
+// Next returns the next body bytes without copying them: a view of the
+// underlying bufio.Reader's buffer, valid until the next call on r or on
+// that reader. The bytes and errors are those Read would return.
+func (r *BodyReader) Next() ([]byte, error) {
+	r.view = nil
+	n, err := r.Read(nil)
+	return r.view[:n], err
+}
+
+// pull reads up to limit body bytes: into p, or, when p is nil, as a view
+// of br's buffer left in r.view, which saves a copy.
+func (r *BodyReader) pull(p []byte, limit int64) (int, error) {
+	if p != nil {
+		return r.br.Read(p[:min(int64(len(p)), limit)])
+	}
+	if r.br.Buffered() == 0 {
+		if _, err := r.br.Peek(1); err != nil {
+			return 0, err
+		}
+	}
+	n := int(min(int64(r.br.Buffered()), limit))
+	r.view, _ = r.br.Peek(n)
+	r.br.Discard(n)
+	return n, nil
+}
+
 func (r *BodyReader) readLength(p []byte) (int, error) {
-	if len(p) == 0 {
+	if p != nil && len(p) == 0 {
 		return 0, nil
 	}
-	n, err := r.br.Read(p[:min(int64(len(p)), r.remaining)])
+	n, err := r.pull(p, r.remaining)
 	r.remaining -= int64(n)
 	switch {
 	case err != nil && isEOF(err):
@@ -145,7 +173,7 @@ func (r *BodyReader) readLength(p []byte) (int, error) {
 }
 
 func (r *BodyReader) readUntilClose(p []byte) (int, error) {
-	n, err := r.br.Read(p)
+	n, err := r.pull(p, math.MaxInt64)
 	switch {
 	case err == io.EOF:
 		return n, io.EOF
@@ -169,10 +197,10 @@ func (r *BodyReader) readChunked(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if len(p) == 0 {
+	if p != nil && len(p) == 0 {
 		return 0, nil
 	}
-	n, err := r.br.Read(p[:min(int64(len(p)), r.remaining)])
+	n, err := r.pull(p, r.remaining)
 	r.remaining -= int64(n)
 	if err != nil {
 		if isEOF(err) {

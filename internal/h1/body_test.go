@@ -72,6 +72,45 @@ func TestBodyReaderValid(t *testing.T) {
 			})
 		}
 	}
+	for _, tt := range tests {
+		for _, shape := range readerShapes {
+			t.Run("Next/"+tt.name+"/"+shape.name, func(t *testing.T) {
+				br := shape.new(tt.in)
+				r := NewBodyReader(br, &ResponseHead{ContentLength: tt.length}, tt.framing)
+				got, err := readAllNext(r)
+				if err != nil {
+					t.Fatalf("Next: %v", err)
+				}
+				if string(got) != tt.want {
+					t.Errorf("body = %q, want %q", got, tt.want)
+				}
+				if !slices.Equal(r.Trailers(), tt.trailers) {
+					t.Errorf("trailers = %q, want %q", r.Trailers(), tt.trailers)
+				}
+				if tt.framing != UntilClose {
+					if rest, _ := io.ReadAll(br); string(rest) != "NEXT" && tt.in != "" {
+						t.Errorf("left %q after the body, want %q", rest, "NEXT")
+					}
+				}
+			})
+		}
+	}
+}
+
+// readAllNext reads a body to its end through Next, copying each view
+// before the next call invalidates it.
+func readAllNext(r *BodyReader) ([]byte, error) {
+	var all []byte
+	for {
+		b, err := r.Next()
+		all = append(all, b...)
+		if err == io.EOF {
+			return all, nil
+		}
+		if err != nil {
+			return all, err
+		}
+	}
 }
 
 func TestBodyReaderIncomplete(t *testing.T) {
@@ -120,6 +159,20 @@ func TestBodyReaderIncomplete(t *testing.T) {
 			}
 			if _, again := r.Read(make([]byte, 8)); again != err {
 				t.Errorf("Read after the failure = %v, want the same error", again)
+			}
+		})
+	}
+	for _, tt := range tests {
+		t.Run("Next/"+tt.name, func(t *testing.T) {
+			if seeker, ok := tt.in.(io.Seeker); ok {
+				seeker.Seek(0, io.SeekStart)
+			} else {
+				t.Skip("input cannot be read twice")
+			}
+			r := NewBodyReader(bufio.NewReaderSize(tt.in, 16), &ResponseHead{ContentLength: tt.length}, tt.framing)
+			_, err := readAllNext(r)
+			if fe, ok := failure.As(err); !ok || fe.Class != failure.HTTPResponseIncomplete || errors.Is(err, io.ErrUnexpectedEOF) != tt.eof {
+				t.Fatalf("err = %v, want http_response_incomplete (unexpected EOF: %v)", err, tt.eof)
 			}
 		})
 	}

@@ -196,6 +196,11 @@ func FuzzChunkedReader(f *testing.F) {
 		if err != nil && failure.ClassOf(err) != failure.HTTPResponseIncomplete {
 			t.Fatalf("error %v is not http_response_incomplete", err)
 		}
+		// Next must read exactly what Read reads, in any buffer size.
+		viaNext, nextErr := readAllNext(NewBodyReader(bufio.NewReaderSize(bytes.NewReader(in), 16), &ResponseHead{}, Chunked))
+		if !bytes.Equal(viaNext, got) || (nextErr == nil) != (err == nil) {
+			t.Fatalf("Next read %q (%v), Read %q (%v)", viaNext, nextErr, got, err)
+		}
 		compareChunkedWithNetHTTP(t, in, got, err)
 	})
 }

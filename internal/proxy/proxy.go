@@ -530,17 +530,16 @@ var errClientGone = errors.New("client closed the connection")
 // more bytes ready, what was received is flushed, so streamed responses
 // (server-sent events, long polls) reach the client as they arrive.
 func (x *exchange) copyBody(body *transport.Body) error {
-	buf := transport.GetBuffer()
-	defer transport.PutBuffer(buf)
 	rc := http.NewResponseController(x.w)
 	for {
-		n, rerr := body.Read(*buf)
-		if n > 0 {
-			if _, err := x.w.Write((*buf)[:n]); err != nil {
+		// The bytes come straight from the upstream connection's buffer.
+		p, rerr := body.Next()
+		if len(p) > 0 {
+			if _, err := x.w.Write(p); err != nil {
 				return errClientGone
 			}
-			x.entry.BytesOut += int64(n)
-			if n < len(*buf) {
+			x.entry.BytesOut += int64(len(p))
+			if rerr == nil && !body.Buffered() {
 				if err := rc.Flush(); err != nil {
 					return errClientGone
 				}

@@ -29,7 +29,10 @@ type Body struct {
 	n        int64
 	reusable bool
 	done     bool
-	err      error
+	// endPending is set when Next has returned the end of the body and
+	// Close must still hand the connection back.
+	endPending bool
+	err        error
 }
 
 // Read reads from the upstream, giving each read the read timeout afresh.
@@ -62,6 +65,42 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Next returns the next body bytes without copying them: a view of the
+// connection's buffer, valid until the next call on b. Errors are those of
+// Read. After the last bytes (returned with io.EOF) the connection goes
+// back to the pool only once Close is called, so that nothing overwrites
+// the view before the caller has used it.
+func (b *Body) Next() ([]byte, error) {
+	if b.done {
+		if b.err != nil {
+			return nil, b.err
+		}
+		return nil, io.EOF
+	}
+	if t := b.e.timeouts.Read; t > 0 && (b.chunked || b.c.br.Buffered() == 0) {
+		b.c.extendRead(t)
+	}
+	p, err := b.r.Next()
+	b.n += int64(len(p))
+	if max := b.e.maxBody; max > 0 && b.n > max {
+		fe := failure.Newf(failure.HTTPResponseBodySize, failure.PhaseReadBody,
+			"response body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
+		return p, b.finish(b.e.annotate(fe, true))
+	}
+	switch {
+	case err == io.EOF:
+		b.done, b.endPending = true, true
+		return p, io.EOF
+	case err != nil:
+		return p, b.finish(b.bodyFailure(err))
+	}
+	return p, nil
+}
+
+// Buffered reports whether body bytes have arrived that Next has not
+// returned yet.
+func (b *Body) Buffered() bool { return !b.done && b.c.br.Buffered() > 0 }
 
 // bodyFailure classifies an error reading the body.
 func (b *Body) bodyFailure(err error) error {
@@ -109,6 +148,9 @@ func (b *Body) finish(err error) error {
 // reused.
 func (b *Body) Close() error {
 	switch {
+	case b.endPending:
+		b.endPending, b.done = false, false
+		b.finish(nil)
 	case b.done:
 	case b.empty:
 		b.finish(nil)
@@ -127,19 +169,17 @@ func (b *Body) Trailers() []h1.Field {
 // BytesRead is how many body bytes came from the upstream.
 func (b *Body) BytesRead() int64 { return b.n }
 
-// bufferPool holds copy buffers, so streaming a body allocates nothing per
-// request.
+// bufferPool holds the buffers request bodies are streamed upstream
+// through, so an upload allocates none.
 var bufferPool = sync.Pool{New: func() any {
 	b := make([]byte, 32<<10)
 	return &b
 }}
 
-// GetBuffer returns a pooled copy buffer; PutBuffer gives it back. The
-// proxy streams response bodies through them too.
-func GetBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+// getBuffer returns a pooled copy buffer; putBuffer gives it back.
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
 
-// PutBuffer returns a buffer taken with GetBuffer.
-func PutBuffer(b *[]byte) { bufferPool.Put(b) }
+func putBuffer(b *[]byte) { bufferPool.Put(b) }
 
 // Tunnel hands over the connection of a response that switched protocols
 // (101, RFC 9110 §15.2.2): the caller relays bytes both ways and must

@@ -307,8 +307,8 @@ func (e *Endpoint) writeBody(c *conn, req *Request) error {
 		chunked = h1.NewChunkedWriter(c.bw)
 		dst = chunked
 	}
-	buf := GetBuffer()
-	defer PutBuffer(buf)
+	buf := getBuffer()
+	defer putBuffer(buf)
 	var sent int64
 	for {
 		n, rerr := req.Body.Read(*buf)
