@@ -32,7 +32,7 @@ type conn struct {
 	hijacked bool
 
 	br         *bufio.Reader
-	bw         *bufio.Writer
+	bw         *outBuffer
 	remoteAddr string
 	tls        *tls.ConnectionState
 	ctx        *connContext
@@ -75,7 +75,7 @@ const watchAfter = 250 * time.Millisecond
 // write, and only busy connections hold one.
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+	writers = sync.Pool{New: func() any { return newOutBuffer(32 << 10) }}
 )
 
 func (c *conn) serve() {
@@ -111,7 +111,7 @@ func (c *conn) serve() {
 		// The head's deadline stays: body reads set their own, and the
 		// client watch clears it before it waits.
 		if c.bw == nil {
-			c.bw = writers.Get().(*bufio.Writer)
+			c.bw = writers.Get().(*outBuffer)
 			c.bw.Reset(c.nc)
 		}
 		c.prepare()
@@ -164,7 +164,7 @@ func (c *conn) readFailed(err error) {
 		return
 	}
 	if c.bw == nil {
-		c.bw = writers.Get().(*bufio.Writer)
+		c.bw = writers.Get().(*outBuffer)
 		c.bw.Reset(c.nc)
 	}
 	c.prepare()

@@ -326,7 +326,12 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.c.stopServing()
 	w.c.hijacked = true
 	w.c.deadlines.Set(time.Time{})
-	return w.c.nc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
+	// Anything already buffered goes first; what the handler writes now
+	// goes straight to the connection.
+	if err := w.c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	return w.c.nc, bufio.NewReadWriter(w.c.br, bufio.NewWriter(w.c.nc)), nil
 }
 
 // SetReadDeadline sets the connection's read deadline, e.g. to cut short
