@@ -140,9 +140,6 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	if err := h1.WriteForwardedRequestHead(c.bw, req.Method, req.Target, req.Host, req.Header, req.Drop, req.Extra, req.ContentLength); err != nil {
 		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, false)
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, true)
-	}
 
 	// The body is sent while the response is awaited: HTTP/1.1 lets an
 	// upstream answer early (a 413, a redirect) or stream its answer while
@@ -151,10 +148,16 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	//
 	// A small body of known length is the exception: socket buffers hold
 	// it and any answer to it whole, so it is written at once, without a
-	// goroutine of its own.
+	// goroutine of its own, and leaves with the head in one write.
 	var upload *upload
+	inline := req.Body != nil && req.ContentLength >= 0 && req.ContentLength <= inlineUploadLimit
+	if !inline {
+		if err := c.bw.Flush(); err != nil {
+			return nil, e.abandon(ctx, c, stop, nil, writeFailure(err), failure.PhaseWriteRequest, true)
+		}
+	}
 	switch {
-	case req.Body != nil && req.ContentLength >= 0 && req.ContentLength <= inlineUploadLimit:
+	case inline:
 		err := e.writeBody(c, req)
 		if err == nil {
 			err = c.bw.Flush()
