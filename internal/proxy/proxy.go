@@ -181,6 +181,8 @@ type exchange struct {
 	// onInformational is the informational method bound once per pooled
 	// exchange, so handing it to the transport allocates nothing.
 	onInformational func(*h1.ResponseHead)
+	// onAbortUpload is abortUpload, bound once like onInformational.
+	onAbortUpload func()
 }
 
 // exchanges keeps exchange values between requests: one is large, and
@@ -188,6 +190,7 @@ type exchange struct {
 var exchanges = sync.Pool{New: func() any {
 	x := new(exchange)
 	x.onInformational = x.informational
+	x.onAbortUpload = x.abortUpload
 	return x
 }}
 
@@ -213,7 +216,7 @@ func (p *Proxy) RequestError(w http.ResponseWriter, r *http.Request, fe *failure
 // goes back once the request is logged.
 func (p *Proxy) newExchange(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
-	*x = exchange{p: p, w: w, r: r, routeMetrics: p.unrouted, onInformational: x.onInformational}
+	*x = exchange{p: p, w: w, r: r, routeMetrics: p.unrouted, onInformational: x.onInformational, onAbortUpload: x.onAbortUpload}
 	x.entry = accesslog.Entry{
 		Start:      time.Now(),
 		ClientAddr: r.RemoteAddr,
@@ -387,11 +390,10 @@ func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request
 		// The body streams upstream while the response streams back; by
 		// default net/http stops reading a request body once the response
 		// has begun.
-		rc := http.NewResponseController(x.w)
-		if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if err := http.NewResponseController(x.w).EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			x.entry.Details = "full duplex: " + err.Error()
 		}
-		treq.AbortBody = func() { rc.SetReadDeadline(time.Unix(1, 0)) }
+		treq.AbortBody = x.onAbortUpload
 	} else {
 		treq.ContentLength = 0
 	}
@@ -416,6 +418,12 @@ func stripPrefix(u *url.URL, prefix string) string {
 		path += "?" + u.RawQuery
 	}
 	return path
+}
+
+// abortUpload makes a pending read of the client's request body fail at
+// once, for an upload the upstream no longer reads.
+func (x *exchange) abortUpload() {
+	http.NewResponseController(x.w).SetReadDeadline(time.Unix(1, 0))
 }
 
 // informational forwards a 1xx response (e.g. 103 Early Hints) to the

@@ -371,9 +371,6 @@ func (b *requestBody) reset(h *h1.RequestHead) {
 	}
 }
 
-// bodyReadTimeout bounds the gap between two reads of a request body, so
-// a client that stops sending mid-upload does not hold the connection.
-const bodyReadTimeout = 60 * time.Second
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	if b.eof {
@@ -385,7 +382,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	// A read of a length-framed body that the buffer can serve cannot
 	// block, so needs no deadline.
 	if b.chunked || b.c.br.Buffered() == 0 {
-		b.c.deadlines.ExtendRead(bodyReadTimeout)
+		// A client may pause inside a body as long as between requests,
+		// so one deadline serves both and is seldom moved.
+		b.c.deadlines.ExtendRead(b.c.s.o.IdleTimeout)
 	}
 	n, err := b.r.Read(p)
 	switch {
