@@ -371,7 +371,6 @@ func (b *requestBody) reset(h *h1.RequestHead) {
 	}
 }
 
-
 func (b *requestBody) Read(p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
