@@ -118,7 +118,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	g.current.Store(gen)
 	for _, addr := range cfg.Listen {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := clientListen.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			g.closeListeners()
 			gen.close()
@@ -198,6 +198,11 @@ func (g *Gateway) AdminAddr() net.Addr {
 // ServeHTTP serves r with the current generation. A generation in use is
 // never closed: the count taken here keeps it alive until r is done, even
 // when a reload retires it meanwhile.
+// clientListen opens the client listeners. Accepted connections get no
+// TCP keep-alive probes: the idle timeout already ends silent connections,
+// and turning the probes on costs four system calls per connection.
+var clientListen = net.ListenConfig{KeepAlive: -1}
+
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gen := g.acquire()
 	defer gen.release()

@@ -93,3 +93,25 @@ func TestForwardFilterAllocatesNothing(t *testing.T) {
 }
 
 var _ h1.FieldFilter = (*forwardFilter)(nil)
+
+func TestSeenViaFindsThisProxyAmongTheHops(t *testing.T) {
+	for _, tc := range []struct {
+		vias []string
+		want bool
+	}{
+		{[]string{"1.1 portico"}, true},
+		{[]string{"1.0 edge, 1.1 PORTICO (portico/1)"}, true},
+		{[]string{"1.1\tportico\t(comment)"}, true},
+		{[]string{"1.1 edge", "HTTP/1.1   portico  "}, true},
+		{[]string{"1.1 porticoX", "1.1 edge (portico)"}, false},
+		{[]string{"portico"}, false},
+		{nil, false},
+	} {
+		if got := seenVia(tc.vias, "portico"); got != tc.want {
+			t.Errorf("seenVia(%q) = %v, want %v", tc.vias, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { seenVia([]string{"1.1 a, 1.1 b (c)"}, "portico") }); n != 0 {
+		t.Errorf("seenVia allocates %v times", n)
+	}
+}

@@ -104,9 +104,11 @@ func setValue(dst http.Header, k, v string, values []string) []string {
 // request has come round to us again (RFC 9110 §7.6.3).
 func seenVia(vias []string, pseudonym string) bool {
 	for _, v := range vias {
-		for _, hop := range strings.Split(v, ",") {
-			fields := strings.Fields(hop)
-			if len(fields) >= 2 && strings.EqualFold(fields[1], pseudonym) {
+		for hop := range strings.SplitSeq(v, ",") {
+			// A hop is "protocol RWS received-by [RWS comment]".
+			_, rest, ok := cutRWS(strings.Trim(hop, " \t"))
+			receivedBy, _, _ := cutRWS(rest)
+			if ok && strings.EqualFold(receivedBy, pseudonym) {
 				return true
 			}
 		}
@@ -114,11 +116,20 @@ func seenVia(vias []string, pseudonym string) bool {
 	return false
 }
 
+// cutRWS splits s around its first run of spaces and tabs.
+func cutRWS(s string) (before, after string, found bool) {
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], strings.TrimLeft(s[i:], " \t"), true
+}
+
 // containsToken reports whether a comma-separated field holds token,
 // ignoring case and parameters ("trailers;q=1").
 func containsToken(values []string, token string) bool {
 	for _, v := range values {
-		for _, item := range strings.Split(v, ",") {
+		for item := range strings.SplitSeq(v, ",") {
 			item, _, _ = strings.Cut(item, ";")
 			if strings.EqualFold(strings.Trim(item, " \t"), token) {
 				return true

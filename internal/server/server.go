@@ -52,8 +52,9 @@ type Server struct {
 	idleChanged chan struct{}
 
 	// watchStart starts the sweep that watches the clients of long
-	// requests.
+	// requests and retires idle workers.
 	watchStart sync.Once
+	workers    workers
 
 	// h2 serves the connections that open with the HTTP/2 preface, taken
 	// from h2Conns.
@@ -126,7 +127,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go c.serve()
+		s.workers.serve(c)
 	}
 }
 
@@ -139,6 +140,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	s.workers.stop()
 	h2done := make(chan error, 1)
 	go func() { h2done <- s.h2.Shutdown(ctx) }()
 	for {
@@ -157,6 +159,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every listener and connection at once.
 func (s *Server) Close() error {
 	s.shutdown.Store(true)
+	s.workers.stop()
 	s.h2.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -204,14 +207,17 @@ func (s *Server) forget(c *conn) {
 // been served for longer than watchAfter. One sweep for all connections
 // costs each request two atomic adds, where a timer per request would be
 // armed and stopped every time. It ends once the server has shut down and
-// its last connection closed.
+// its last connection closed. Each sweep also ends the workers idle for
+// too long.
 func (s *Server) watchLongRequests() {
 	tick := time.NewTicker(watchAfter)
 	defer tick.Stop()
-	for range tick.C {
+	for now := range tick.C {
+		s.workers.expire(now)
 		s.mu.Lock()
 		if s.shutdown.Load() && len(s.conns) == 0 {
 			s.mu.Unlock()
+			s.workers.stop()
 			return
 		}
 		for c := range s.conns {
