@@ -1,0 +1,72 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestWorkersServeConnectionAfterConnection: connections opened one after
+// another are served by the same few goroutines, and none is left once the
+// server has shut down.
+func TestWorkersServeConnectionAfterConnection(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := New(Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+
+	const connections = 50
+	for range connections {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		// The server closes after the answer; wait for it so the next
+		// connection finds the worker idle again.
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 1))
+		c.Close()
+	}
+	s.workers.mu.Lock()
+	idle := len(s.workers.idle)
+	s.workers.mu.Unlock()
+	// A connection may arrive just before the worker of the previous one
+	// parks, so a few workers may have been started; never one each.
+	if idle == 0 || idle > 5 {
+		t.Errorf("%d connections one after another left %d idle workers, want a few", connections, idle)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != ErrServerClosed {
+		t.Fatalf("Serve returned %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after shutdown, %d before the server started", n, before)
+	}
+}
