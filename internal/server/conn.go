@@ -21,7 +21,8 @@ import (
 
 // conn is one client connection and everything reused across its
 // requests, so a kept-alive connection serves request after request
-// without allocating per request what it can keep.
+// without allocating per request what it can keep. A worker keeps its conn
+// for the next connection it serves: start readies it for one.
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -35,7 +36,7 @@ type conn struct {
 	bw         *outBuffer
 	remoteAddr string
 	tls        *tls.ConnectionState
-	ctx        *connContext
+	ctx        connContext
 
 	head   h1.RequestHead
 	req    *http.Request
@@ -78,6 +79,25 @@ var (
 	writers = sync.Pool{New: func() any { return newOutBuffer(32 << 10) }}
 )
 
+// start readies c to serve nc; it reports false when the server has shut
+// down.
+func (c *conn) start(s *Server, nc net.Conn) bool {
+	if c.req == nil {
+		// What outlives one connection is made once.
+		c.watchDone = make(chan struct{}, 1)
+		c.req = (&http.Request{}).WithContext(&c.ctx)
+		c.header = make(http.Header, 8)
+		c.w.c = c
+		c.w.header = make(http.Header, 8)
+		c.body.c = c
+	}
+	c.s, c.nc = s, nc
+	c.hijacked, c.tls, c.bw = false, nil, nil
+	c.ctx.reset()
+	c.idle.Store(true)
+	return s.track(c)
+}
+
 func (c *conn) serve() {
 	defer c.close()
 	c.br = readers.Get().(*bufio.Reader)
@@ -91,14 +111,6 @@ func (c *conn) serve() {
 		state := tc.ConnectionState()
 		c.tls = &state
 	}
-	c.ctx = newConnContext()
-	c.watchDone = make(chan struct{}, 1)
-	c.req = (&http.Request{}).WithContext(c.ctx)
-	c.header = make(http.Header, 8)
-	c.w.c = c
-	c.w.header = make(http.Header, 8)
-	c.body.c = c
-
 	timeout := c.s.o.ReadHeaderTimeout
 	for {
 		c.deadlines.ExtendRead(timeout)
@@ -312,9 +324,7 @@ func (c *conn) watch() {
 var longAgo = time.Unix(1, 0)
 
 func (c *conn) close() {
-	if c.ctx != nil {
-		c.ctx.end()
-	}
+	c.ctx.end()
 	if !c.hijacked {
 		if c.bw != nil {
 			c.bw.Flush()
@@ -334,6 +344,7 @@ func (c *conn) close() {
 		c.br.Reset(nil)
 		readers.Put(c.br)
 	}
+	c.br, c.bw = nil, nil
 	c.s.forget(c)
 }
 

@@ -122,12 +122,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := s.newConn(nc)
-		if c == nil {
-			nc.Close()
-			continue
-		}
-		s.workers.serve(c)
+		s.workers.serve(s, nc)
 	}
 }
 
@@ -184,16 +179,16 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
-	c.idle.Store(true)
+// track counts c among the server's connections, unless the server has
+// shut down.
+func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shutdown.Load() {
-		return nil
+		return false
 	}
 	s.conns[c] = struct{}{}
-	return c
+	return true
 }
 
 func (s *Server) forget(c *conn) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"sync"
 	"time"
 )
@@ -17,9 +18,10 @@ type workers struct {
 	stopped bool
 }
 
-// worker is one goroutine serving connection after connection.
+// worker is one goroutine serving connection after connection, with one
+// conn it readies for each.
 type worker struct {
-	next      chan *conn // nil stops the worker
+	next      chan net.Conn // nil stops the worker
 	idleSince time.Time
 }
 
@@ -30,29 +32,34 @@ const (
 	workerIdleTimeout = 10 * time.Second
 )
 
-// serve serves c on an idle worker, or on a new one.
-func (p *workers) serve(c *conn) {
+// serve serves nc on an idle worker, or on a new one.
+func (p *workers) serve(s *Server, nc net.Conn) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.next <- c
+		w.next <- nc
 		return
 	}
 	p.mu.Unlock()
-	go p.work(c)
+	go p.work(s, nc)
 }
 
-func (p *workers) work(c *conn) {
-	w := &worker{next: make(chan *conn, 1)}
-	for c != nil {
-		c.serve()
+func (p *workers) work(s *Server, nc net.Conn) {
+	w := &worker{next: make(chan net.Conn, 1)}
+	c := new(conn)
+	for nc != nil {
+		if c.start(s, nc) {
+			c.serve()
+		} else {
+			nc.Close()
+		}
 		if !p.park(w) {
 			return
 		}
-		c = <-w.next
+		nc = <-w.next
 	}
 }
 
