@@ -1,12 +1,14 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -99,6 +101,38 @@ func (h *harness) setConfig(yaml string, vars map[string]string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.yaml, h.vars = yaml, vars
+}
+
+// startRawUpstream starts a loopback upstream that reads requests with
+// net/http and lets answer write whatever bytes the test needs on the raw
+// connection. It returns the upstream's address.
+func startRawUpstream(t testing.TB, answer func(c net.Conn, req *http.Request)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					answer(c, req)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // get sends a GET with the given header fields ("Name: value").

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -163,40 +162,20 @@ func TestForwardingFieldsTrustOnlyTrustedClients(t *testing.T) {
 func TestResponseFieldsRelayedWithoutHopByHop(t *testing.T) {
 	for _, status := range []string{"200 OK", "502 Bad Gateway"} {
 		t.Run(status, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						br := bufio.NewReader(c)
-						for {
-							if _, err := http.ReadRequest(br); err != nil {
-								return
-							}
-							io.WriteString(c, "HTTP/1.1 "+status+"\r\n"+
-								"Connection: X-Hop, keep-alive\r\n"+
-								"X-Hop: secret\r\n"+
-								"Keep-Alive: timeout=5\r\n"+
-								"Proxy-Connection: keep-alive\r\n"+
-								"X-Request-Id: chosen-by-upstream\r\n"+
-								"Via: 1.1 upstream-cache\r\n"+
-								"content-type: text/plain\r\n"+
-								"X-Multi: one\r\n"+
-								"X-Multi: two\r\n"+
-								"Content-Length: 2\r\n\r\nok")
-						}
-					}()
-				}
-			}()
-			h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+			app := startRawUpstream(t, func(c net.Conn, _ *http.Request) {
+				io.WriteString(c, "HTTP/1.1 "+status+"\r\n"+
+					"Connection: X-Hop, keep-alive\r\n"+
+					"X-Hop: secret\r\n"+
+					"Keep-Alive: timeout=5\r\n"+
+					"Proxy-Connection: keep-alive\r\n"+
+					"X-Request-Id: chosen-by-upstream\r\n"+
+					"Via: 1.1 upstream-cache\r\n"+
+					"content-type: text/plain\r\n"+
+					"X-Multi: one\r\n"+
+					"X-Multi: two\r\n"+
+					"Content-Length: 2\r\n\r\nok")
+			})
+			h := startGateway(t, upstreamConfig("http://"+app, ""), nil)
 			resp := h.get("/", "X-Request-Id: client-id")
 			if body := readBody(t, resp); body != "ok" {
 				t.Fatalf("body %q, want ok", body)

@@ -229,32 +229,11 @@ func TestWebSocketUpgradeTunnels(t *testing.T) {
 // relayed, and the connection it cut short is not reused for the next
 // request.
 func TestEarlyAnswerToAnUploadKeepsThePoolHealthy(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
-					io.Copy(io.Discard, req.Body)
-				}
-			}()
-		}
-	}()
-	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+	app := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+		io.Copy(io.Discard, req.Body)
+	})
+	h := startGateway(t, upstreamConfig("http://"+app, ""), nil)
 	for i := range 20 {
 		req, _ := http.NewRequest(http.MethodPost, h.URL+"/", bytes.NewReader(make([]byte, 256<<10)))
 		resp := h.do(req)
@@ -360,29 +339,12 @@ func TestClientLeavingAbandonsTheUpstreamExchange(t *testing.T) {
 // closes cleanly; a reset, however soon it follows the last bytes, must
 // never pass for the end.
 func TestResetEndsACloseDelimitedBodyAsIncomplete(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					c.Close()
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789")
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-	}()
-	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), ""), nil)
+	app := startRawUpstream(t, func(c net.Conn, _ *http.Request) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789")
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+	h := startGateway(t, upstreamConfig("http://"+app, ""), nil)
 	for i := range 20 {
 		resp := h.get("/", "X-Request-Id: reset-"+strconv.Itoa(i))
 		got, err := io.ReadAll(resp.Body)

@@ -37,33 +37,15 @@ type Body struct {
 
 // Read reads from the upstream, giving each read the read timeout afresh.
 func (b *Body) Read(p []byte) (int, error) {
-	if b.done {
-		if b.err != nil {
-			return 0, b.err
-		}
-		return 0, io.EOF
+	if err := b.ended(); err != nil {
+		return 0, err
 	}
-	// A read of a length-framed body that the buffer can serve cannot
-	// block, so needs no deadline; a chunked one may still wait for the
-	// rest of a chunk-size line.
-	if t := b.e.timeouts.Read; t > 0 && (b.chunked || b.c.br.Buffered() == 0) {
-		b.c.extendRead(t)
-	}
+	b.beforeRead()
 	n, err := b.r.Read(p)
-	b.n += int64(n)
-	if max := b.e.maxBody; max > 0 && b.n > max {
-		fe := failure.Newf(failure.HTTPResponseBodySize, failure.PhaseReadBody,
-			"response body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
-		return n, b.finish(b.e.annotate(fe, true))
-	}
-	switch {
-	case err == io.EOF:
+	if err = b.afterRead(n, err); err == io.EOF {
 		b.finish(nil)
-		return n, io.EOF
-	case err != nil:
-		return n, b.finish(b.bodyFailure(err))
 	}
-	return n, nil
+	return n, err
 }
 
 // Next returns the next body bytes without copying them: a view of the
@@ -72,30 +54,51 @@ func (b *Body) Read(p []byte) (int, error) {
 // back to the pool only once Close is called, so that nothing overwrites
 // the view before the caller has used it.
 func (b *Body) Next() ([]byte, error) {
-	if b.done {
-		if b.err != nil {
-			return nil, b.err
-		}
-		return nil, io.EOF
+	if err := b.ended(); err != nil {
+		return nil, err
 	}
+	b.beforeRead()
+	p, err := b.r.Next()
+	if err = b.afterRead(len(p), err); err == io.EOF {
+		b.done, b.endPending = true, true
+	}
+	return p, err
+}
+
+// ended returns how a body already finished ended, or nil.
+func (b *Body) ended() error {
+	switch {
+	case !b.done:
+		return nil
+	case b.err != nil:
+		return b.err
+	}
+	return io.EOF
+}
+
+// beforeRead gives a read the read timeout afresh. A read of a
+// length-framed body that the buffer can serve cannot block, so needs no
+// deadline; a chunked one may still wait for the rest of a chunk-size line.
+func (b *Body) beforeRead() {
 	if t := b.e.timeouts.Read; t > 0 && (b.chunked || b.c.br.Buffered() == 0) {
 		b.c.extendRead(t)
 	}
-	p, err := b.r.Next()
-	b.n += int64(len(p))
+}
+
+// afterRead counts n bytes read with err and returns what the caller is
+// told: io.EOF at the end, which the caller handles, or a classified
+// failure, which finishes the body.
+func (b *Body) afterRead(n int, err error) error {
+	b.n += int64(n)
 	if max := b.e.maxBody; max > 0 && b.n > max {
 		fe := failure.Newf(failure.HTTPResponseBodySize, failure.PhaseReadBody,
 			"response body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
-		return p, b.finish(b.e.annotate(fe, true))
+		return b.finish(b.e.annotate(fe, true))
 	}
-	switch {
-	case err == io.EOF:
-		b.done, b.endPending = true, true
-		return p, io.EOF
-	case err != nil:
-		return p, b.finish(b.bodyFailure(err))
+	if err != nil && err != io.EOF {
+		return b.finish(b.bodyFailure(err))
 	}
-	return p, nil
+	return err
 }
 
 // Buffered reports whether body bytes have arrived that Next has not
