@@ -1,7 +1,7 @@
 // Package server accepts client connections and serves HTTP/1.1 on them
 // with portico's own codec (internal/h1): it reads each request head
 // strictly, hands the request to an http.Handler as a *http.Request reused
-// for the life of the connection, and writes the response straight to the
+// from request to request, and writes the response straight to the
 // connection. Malformed or ambiguous requests never reach the handler.
 package server
 
