@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portico-proxy/portico/internal/deadline"
@@ -32,11 +33,18 @@ type conn struct {
 	// hijacked is set when the handler took the connection over.
 	hijacked bool
 
-	br         *bufio.Reader
-	bw         *outBuffer
-	remoteAddr string
-	tls        *tls.ConnectionState
-	ctx        connContext
+	br *bufio.Reader
+	bw *outBuffer
+	// raw lets an idle TCP connection wait for its next request without
+	// holding a read buffer; nil for TLS, whose reader is kept.
+	raw syscall.RawConn
+	// awaitChecked and peek belong to awaitReady, which is bound once.
+	awaitChecked bool
+	peek         [1]byte
+	awaitReady   func(fd uintptr) bool
+	remoteAddr   string
+	tls          *tls.ConnectionState
+	ctx          connContext
 
 	head   h1.RequestHead
 	req    *http.Request
@@ -71,11 +79,12 @@ type conn struct {
 // watched (at most twice that).
 const watchAfter = 250 * time.Millisecond
 
-// Readers are small: every connection, idle or not, keeps one. Writers
-// are large enough for a response head and a 16 KiB body to leave in one
-// write, and only busy connections hold one.
+// Buffers are held by busy connections only: an idle one gives both back
+// (a TLS connection keeps its reader). A reader takes a request head with
+// a small body in one read; a writer lets a response head and a 16 KiB
+// body leave in one write.
 var (
-	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 	writers = sync.Pool{New: func() any { return newOutBuffer(32 << 10) }}
 )
 
@@ -103,6 +112,12 @@ func (c *conn) serve() {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.nc)
 	c.deadlines.Init(c.nc)
+	c.raw = nil
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	c.remoteAddr = c.nc.RemoteAddr().String()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(context.Background()); err != nil {
@@ -114,6 +129,13 @@ func (c *conn) serve() {
 	timeout := c.s.o.ReadHeaderTimeout
 	for {
 		c.deadlines.ExtendRead(timeout)
+		if c.br == nil {
+			if c.awaitRequest() != nil {
+				return // the client left, went quiet or the server closed it
+			}
+			c.br = readers.Get().(*bufio.Reader)
+			c.br.Reset(c.nc)
+		}
 		err := h1.ReadRequestHead(c.br, c.s.o.Limits, &c.head)
 		c.idle.Store(false)
 		if err != nil {
@@ -143,17 +165,53 @@ func (c *conn) serve() {
 		if c.head.Close || c.w.closeAfter || c.s.shutdown.Load() {
 			return
 		}
-		// An idle connection gives its write buffer back: thousands of
-		// idle keep-alive clients should cost little memory.
+		// An idle connection gives its buffers back: thousands of idle
+		// keep-alive clients should cost little memory.
 		if c.br.Buffered() == 0 {
 			writers.Put(c.bw)
 			c.bw = nil
+			if c.raw != nil {
+				c.br.Reset(nil)
+				readers.Put(c.br)
+				c.br = nil
+			}
 		}
 		c.idle.Store(true)
 		if c.s.shutdown.Load() {
 			return
 		}
 		timeout = c.s.o.IdleTimeout
+	}
+}
+
+// awaitRequest waits, holding no read buffer, until the client sends its
+// next request, closes, or the read deadline passes (an error).
+//
+// The socket is checked once before waiting: Go's poller forgets a
+// readiness that arrived before the wait, so bytes already there must be
+// seen by looking, not by waiting for a signal that will not come again.
+// Looking costs what the read that would find nothing costs; when the
+// request is there, the read that follows is one system call more.
+func (c *conn) awaitRequest() error {
+	if c.awaitReady == nil {
+		c.awaitReady = c.checkReady
+	}
+	c.awaitChecked = false
+	return c.raw.Read(c.awaitReady)
+}
+
+// checkReady is awaitRequest's test: the first time, whether a byte (or
+// the end of the stream) is there; after a readiness signal, yes.
+func (c *conn) checkReady(fd uintptr) bool {
+	if c.awaitChecked {
+		return true
+	}
+	c.awaitChecked = true
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err != syscall.EINTR {
+			return err != syscall.EAGAIN
+		}
 	}
 }
 
@@ -329,7 +387,7 @@ func (c *conn) close() {
 		if c.bw != nil {
 			c.bw.Flush()
 		}
-		if c.body.eof && c.br.Buffered() == 0 {
+		if c.body.eof && (c.br == nil || c.br.Buffered() == 0) {
 			// Nothing of the client's is left unread: a plain close
 			// sends no reset.
 			c.nc.Close()
