@@ -48,6 +48,9 @@ type Options struct {
 	// AccessLog, when set, receives the access log instead of the
 	// configured destination (the format still comes from the config).
 	AccessLog io.Writer
+	// SendTimeout, when set, replaces the 60s after which a client that
+	// takes no response bytes is disconnected (tests shorten it).
+	SendTimeout time.Duration
 }
 
 // Gateway is a running portico.
@@ -232,6 +235,7 @@ func (g *Gateway) newServers(cfg *config.Config) {
 		Limits:            h1.Limits{HeaderSection: cfg.Limits.RequestHeaderBytes, HeaderLine: cfg.Limits.RequestHeaderBytes},
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
+		SendTimeout:       g.opts.SendTimeout,
 		Log:               g.opts.Log,
 	})
 	if g.adminLn != nil {

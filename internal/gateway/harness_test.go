@@ -40,6 +40,8 @@ type harnessOptions struct {
 	resolver resolve.Config
 	// accessLog replaces the captured log (benchmarks discard it).
 	accessLog io.Writer
+	// sendTimeout shortens the client send timeout.
+	sendTimeout time.Duration
 }
 
 // startGateway serves yaml (with ${NAME} filled from vars) on 127.0.0.1.
@@ -56,10 +58,11 @@ func startGateway(t testing.TB, yaml string, vars map[string]string, opts ...har
 		accessLog = o.accessLog
 	}
 	g, err := gateway.New(gateway.Options{
-		Load:      h.load,
-		AccessLog: accessLog,
-		Resolver:  o.resolver,
-		Log:       slog.New(slog.NewTextHandler(h.opLog, nil)),
+		Load:        h.load,
+		AccessLog:   accessLog,
+		Resolver:    o.resolver,
+		SendTimeout: o.sendTimeout,
+		Log:         slog.New(slog.NewTextHandler(h.opLog, nil)),
 	})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

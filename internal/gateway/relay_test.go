@@ -358,3 +358,43 @@ func TestResetEndsACloseDelimitedBodyAsIncomplete(t *testing.T) {
 		}
 	}
 }
+
+// TestClientThatStopsReadingIsCut: a client that keeps its connection open
+// but takes no more of a large response is disconnected after the send
+// timeout; the upstream exchange behind it ends too, and the log says the
+// client stopped reading.
+func TestClientThatStopsReadingIsCut(t *testing.T) {
+	upstreamDone := make(chan error, 1)
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				upstreamDone <- err
+				return
+			}
+		}
+	})
+	h := startGateway(t, upstreamConfig("http://"+addr, "\n    timeouts: {response_header: 60s, read: 60s}"), nil,
+		harnessOptions{sendTimeout: 300 * time.Millisecond})
+
+	client, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	io.WriteString(client, "GET /big HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: stalled-client\r\n\r\n")
+
+	line := h.logLine("stalled-client")
+	if line["http.response.status_code"] != float64(499) {
+		t.Errorf("logged status %v, want 499; line: %v", line["http.response.status_code"], line)
+	}
+	if msg, _ := line["error.message"].(string); !strings.Contains(msg, "stopped reading") {
+		t.Errorf("logged error.message %q, want it to say the client stopped reading", msg)
+	}
+	select {
+	case <-upstreamDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream kept sending after the client was cut")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -534,6 +535,18 @@ type reasonWriter interface {
 // errClientGone marks a response the client stopped reading.
 var errClientGone = errors.New("client closed the connection")
 
+// errClientStalled marks a response the client stopped reading while
+// keeping its connection open, until the server's send timeout cut it.
+var errClientStalled = fmt.Errorf("%w: client stopped reading the response", errClientGone)
+
+// clientWriteError says why writing to the client failed.
+func clientWriteError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errClientStalled
+	}
+	return errClientGone
+}
+
 // copyBody streams the body to the client. Whenever the upstream has no
 // more bytes ready, what was received is flushed, so streamed responses
 // (server-sent events, long polls) reach the client as they arrive.
@@ -544,12 +557,12 @@ func (x *exchange) copyBody(body *transport.Body) error {
 		p, rerr := body.Next()
 		if len(p) > 0 {
 			if _, err := x.w.Write(p); err != nil {
-				return errClientGone
+				return clientWriteError(err)
 			}
 			x.entry.BytesOut += int64(len(p))
 			if rerr == nil && !body.Buffered() {
 				if err := rc.Flush(); err != nil {
-					return errClientGone
+					return clientWriteError(err)
 				}
 			}
 		}

@@ -68,11 +68,17 @@ type conn struct {
 	requests     atomic.Uint64
 	sweepSeen    uint64
 	sweepWatched uint64
-	watchMu      sync.Mutex // guards serving, watching, stopping
-	serving      bool
-	watching     bool
-	stopping     bool
-	watchDone    chan struct{}
+	// sending is odd while a write to the client is under way; the sweep
+	// cuts one that makes no progress for SendTimeout. sweepSending and
+	// sweepSendingSince belong to the sweep.
+	sending           atomic.Uint64
+	sweepSending      uint64
+	sweepSendingSince time.Time
+	watchMu           sync.Mutex // guards serving, watching, stopping
+	serving           bool
+	watching          bool
+	stopping          bool
+	watchDone         chan struct{}
 }
 
 // watchAfter is how long a request runs at least before its client is
@@ -146,7 +152,7 @@ func (c *conn) serve() {
 		// client watch clears it before it waits.
 		if c.bw == nil {
 			c.bw = writers.Get().(*outBuffer)
-			c.bw.Reset(c.nc)
+			c.bw.Reset(c.nc, &c.sending)
 		}
 		c.prepare()
 		if c.head.ExpectContinue && c.head.Framing() != h1.NoBody {
@@ -235,7 +241,7 @@ func (c *conn) readFailed(err error) {
 	}
 	if c.bw == nil {
 		c.bw = writers.Get().(*outBuffer)
-		c.bw.Reset(c.nc)
+		c.bw.Reset(c.nc, &c.sending)
 	}
 	c.prepare()
 	c.w.closeAfter = true

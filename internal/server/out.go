@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"sync/atomic"
 )
 
 // outBuffer is a connection's write buffer. Unlike bufio.Writer it sends a
@@ -15,6 +16,9 @@ type outBuffer struct {
 	// allocate.
 	vec  [2][]byte
 	bufs net.Buffers
+	// sending, when set, is odd while a write to conn is under way, so
+	// that a write the client does not take can be found and cut.
+	sending *atomic.Uint64
 }
 
 // directWrite is the size from which a write skips the buffer.
@@ -22,9 +26,23 @@ const directWrite = 4 << 10
 
 func newOutBuffer(size int) *outBuffer { return &outBuffer{buf: make([]byte, 0, size)} }
 
-// Reset makes o write to conn, with nothing buffered.
-func (o *outBuffer) Reset(conn net.Conn) {
-	o.conn, o.buf, o.err = conn, o.buf[:0], nil
+// Reset makes o write to conn, with nothing buffered; sending, if not
+// nil, counts its writes.
+func (o *outBuffer) Reset(conn net.Conn, sending *atomic.Uint64) {
+	o.conn, o.buf, o.err, o.sending = conn, o.buf[:0], nil, sending
+}
+
+// begin and end bracket a write to conn.
+func (o *outBuffer) begin() {
+	if o.sending != nil {
+		o.sending.Add(1)
+	}
+}
+
+func (o *outBuffer) end() {
+	if o.sending != nil {
+		o.sending.Add(1)
+	}
 }
 
 // Buffered is how many bytes wait for a flush.
@@ -79,7 +97,9 @@ func (o *outBuffer) Write(p []byte) (int, error) {
 	}
 	o.vec = [2][]byte{o.buf, p}
 	o.bufs = o.vec[:]
+	o.begin()
 	n, err := o.bufs.WriteTo(o.conn)
+	o.end()
 	o.vec = [2][]byte{}
 	if err != nil {
 		o.err = err
@@ -91,7 +111,9 @@ func (o *outBuffer) Write(p []byte) (int, error) {
 
 // write sends p past the buffer, which is empty.
 func (o *outBuffer) write(p []byte) (int, error) {
+	o.begin()
 	n, err := o.conn.Write(p)
+	o.end()
 	if err != nil {
 		o.err = err
 	}
@@ -106,7 +128,10 @@ func (o *outBuffer) Flush() error {
 	if len(o.buf) == 0 {
 		return nil
 	}
-	if _, err := o.conn.Write(o.buf); err != nil {
+	o.begin()
+	_, err := o.conn.Write(o.buf)
+	o.end()
+	if err != nil {
 		o.err = err
 		return err
 	}

@@ -34,7 +34,7 @@ func TestOutBufferKeepsTheStreamInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOutBuffer(64)
-	o.Reset(conn)
+	o.Reset(conn, nil)
 	var want bytes.Buffer
 	piece := func(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
 	steps := []func(){
@@ -68,7 +68,7 @@ func TestOutBufferReportsAFailedWrite(t *testing.T) {
 	client, server := net.Pipe()
 	server.Close()
 	o := newOutBuffer(64)
-	o.Reset(client)
+	o.Reset(client, nil)
 	o.WriteString("head")
 	if _, err := o.Write(make([]byte, directWrite)); err == nil {
 		t.Fatal("a write to a closed peer succeeded")

@@ -35,6 +35,11 @@ type Options struct {
 	// request on a kept-alive connection (default 75s).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// SendTimeout cuts a write to a client that takes none of it for that
+	// long (default 60s): a client that stops reading must not hold its
+	// connection, and the upstream exchange behind it, for ever. It is
+	// checked by a sweep every 250ms.
+	SendTimeout time.Duration
 	// Log receives connection-level problems.
 	Log *slog.Logger
 }
@@ -69,6 +74,9 @@ func New(o Options) *Server {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 75 * time.Second
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 60 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -223,8 +231,22 @@ func (s *Server) watchLongRequests() {
 			} else {
 				c.sweepSeen = seq
 			}
+			s.checkSending(c, now)
 		}
 		s.mu.Unlock()
+	}
+}
+
+// checkSending cuts c's write to its client when it has made no progress
+// for SendTimeout: the write fails with a timeout and the connection ends.
+func (s *Server) checkSending(c *conn, now time.Time) {
+	w := c.sending.Load()
+	switch {
+	case w&1 == 0:
+	case w != c.sweepSending:
+		c.sweepSending, c.sweepSendingSince = w, now
+	case now.Sub(c.sweepSendingSince) >= s.o.SendTimeout:
+		c.deadlines.SetWrite(longAgo)
 	}
 }
 
