@@ -339,7 +339,8 @@ func (x *exchange) serve() {
 	treq := x.upstreamRequest(rt, protocol)
 	target.Acquire()
 	defer target.Release()
-	started := time.Now()
+	// Offsets from the request's start read only the monotonic clock.
+	started := time.Since(x.entry.Start)
 	resp, err := target.Endpoint.RoundTrip(ctx, treq)
 	if err != nil {
 		if fe, ok := failure.As(err); ok {
@@ -356,7 +357,7 @@ func (x *exchange) serve() {
 		x.fail(fe)
 		return
 	}
-	x.targetMetrics.Response(time.Since(started))
+	x.targetMetrics.Response(time.Since(x.entry.Start) - started)
 	if resp.Status == http.StatusSwitchingProtocols {
 		target.Report(failure.None, resp.Status)
 		x.tunnel(resp)

@@ -86,7 +86,7 @@ func idempotent(method string) bool {
 func (e *Endpoint) RoundTrip(ctx context.Context, req *Request) (*Response, error) {
 	replayable := req.Body == nil && idempotent(req.Method)
 	for {
-		c := e.getIdle(time.Now())
+		c := e.getIdle(time.Since(clockBase))
 		if c == nil {
 			generation := e.generation.Load()
 			nc, err := e.dial(ctx)
