@@ -398,3 +398,62 @@ func TestClientThatStopsReadingIsCut(t *testing.T) {
 		t.Fatal("the upstream kept sending after the client was cut")
 	}
 }
+
+// TestIdleUpstreamConnectionsAgeOut: an upstream connection is reused
+// while younger than idle_timeout and replaced, and closed, once older.
+func TestIdleUpstreamConnectionsAgeOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 8)
+	closed := make(chan struct{}, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() {
+				defer func() { closed <- struct{}{} }()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	const idle = 300 * time.Millisecond
+	h := startGateway(t, upstreamConfig("http://"+ln.Addr().String(), "\n    idle_timeout: 300ms"), nil)
+
+	get := func() {
+		t.Helper()
+		resp := h.get("/")
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+	}
+	get()
+	get()
+	if n := len(accepted); n != 1 {
+		t.Fatalf("two requests in quick succession opened %d upstream connections, want 1", n)
+	}
+	time.Sleep(idle + idle/2) // the age under test
+	get()
+	if n := len(accepted); n != 2 {
+		t.Fatalf("a request after idle_timeout found %d upstream connections opened in all, want a second one", n)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection idle past idle_timeout was never closed")
+	}
+}
