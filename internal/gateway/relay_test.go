@@ -457,3 +457,89 @@ func TestIdleUpstreamConnectionsAgeOut(t *testing.T) {
 		t.Fatal("the connection idle past idle_timeout was never closed")
 	}
 }
+
+// TestBytesAfterAResponseAreNotReadAsTheNext: an upstream that sends more
+// than the response it framed leaves its connection unfit for reuse; the
+// next request goes out on a fresh connection and is answered properly.
+func TestBytesAfterAResponseAreNotReadAsTheNext(t *testing.T) {
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		if req.URL.Path == "/overlong" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+	})
+	h := startGateway(t, upstreamConfig("http://"+addr, ""), nil)
+	for _, tc := range []struct{ path, body string }{{"/overlong", "ok"}, {"/next", "fresh"}} {
+		resp := h.get(tc.path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != tc.body {
+			t.Fatalf("GET %s: %d %q, want 200 %q", tc.path, resp.StatusCode, body, tc.body)
+		}
+	}
+}
+
+// TestIdleConnectionWithStrayBytesIsNotReused: bytes an upstream sends on
+// an idle connection, after the response they would follow, are never
+// taken for the next request's response.
+func TestIdleConnectionWithStrayBytesIsNotReused(t *testing.T) {
+	sendStray, straySent := make(chan struct{}), make(chan struct{})
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+		if req.URL.Path == "/first" {
+			go func() {
+				<-sendStray
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+				close(straySent)
+			}()
+		}
+	})
+	h := startGateway(t, upstreamConfig("http://"+addr, ""), nil)
+	for _, path := range []string{"/first", "/second"} {
+		if path == "/second" {
+			// The first response is whole and its connection idle: the
+			// stray bytes come after it, as a separate arrival.
+			close(sendStray)
+			<-straySent
+			time.Sleep(5 * time.Millisecond) // idle long enough to be checked
+		}
+		resp := h.get(path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "fresh" {
+			t.Fatalf("GET %s: %d %q, want 200 \"fresh\"", path, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestPostAfterUpstreamClosedIdleConnection: a POST, which cannot be sent
+// twice, never goes out on a connection the upstream closed while it was
+// idle (its keep-alive timeout), so it gets no 502.
+func TestPostAfterUpstreamClosedIdleConnection(t *testing.T) {
+	closed := make(chan struct{}, 4)
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if req.URL.Path == "/first" {
+			c.Close() // as an upstream's idle timeout would, later
+			closed <- struct{}{}
+		}
+	})
+	h := startGateway(t, upstreamConfig("http://"+addr, ""), nil)
+	resp := h.get("/first")
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	<-closed
+	time.Sleep(5 * time.Millisecond) // idle long enough to be checked
+
+	resp, err := http.Post(h.URL+"/second", "text/plain", strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("POST after the upstream closed its idle connection: %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+}

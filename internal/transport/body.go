@@ -135,7 +135,9 @@ func (b *Body) finish(err error) error {
 		uploaded = b.upload.stop() == nil
 	}
 	// stop reports false when ctx already fired and poisoned the deadline.
-	if b.stop() && err == nil && b.reusable && uploaded {
+	// Bytes past the response's end were sent out of turn: read later,
+	// they would pass for the next request's response.
+	if b.stop() && err == nil && b.reusable && uploaded && b.c.br.Buffered() == 0 {
 		if b.e.timeouts.ResponseHeader == 0 {
 			// Otherwise the next exchange sets a deadline before reading.
 			b.c.deadlines.SetRead(time.Time{})
