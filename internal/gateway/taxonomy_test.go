@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -531,4 +533,47 @@ func mute(t *testing.T) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// TestUpstreamProxyStatusCutForUntrustedClients: members that proxies
+// behind portico add to Proxy-Status are cut to what portico's own member
+// would show the client: names and error types outside the trusted
+// networks, nothing with proxy_status off.
+func TestUpstreamProxyStatusCutForUntrustedClients(t *testing.T) {
+	const inner = `inner; error=connection_refused; next-hop="10.1.2.3:8080"; details="dial tcp 10.1.2.3:8080: connect: connection refused"`
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		status := "200 OK"
+		if req.URL.Path == "/fail" {
+			status = "502 Bad Gateway"
+		}
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nProxy-Status: "+inner+"\r\nContent-Length: 2\r\n\r\nok")
+	})
+	config := func(mode string) string {
+		return `
+upstreams:
+  app:
+    targets: ["http://` + addr + `"]
+routes:
+  - upstream: app
+` + mode
+	}
+	tests := []struct {
+		name, mode, path string
+		want             []string
+	}{
+		{"untrusted, success", "", "/", []string{"inner; error=connection_refused"}},
+		{"untrusted, upstream 502", "", "/fail", []string{"inner; error=connection_refused", "portico; received-status=502"}},
+		{"proxy_status off", "proxy_status: off\n", "/fail", nil},
+		{"full", "proxy_status: full\n", "/", []string{inner}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startGateway(t, config(tt.mode), nil)
+			resp := h.get(tt.path)
+			readBody(t, resp)
+			if got := resp.Header.Values("Proxy-Status"); !slices.Equal(got, tt.want) {
+				t.Errorf("Proxy-Status %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -456,7 +456,13 @@ func (x *exchange) relay(resp *transport.Response) {
 	// does not send its next request on it.
 	closeAfter := x.upload != nil && x.r.ProtoMajor == 1 && !x.upload.done.Load()
 	x.entry.Status = resp.Status
-	if hw, ok := x.w.(headFieldsWriter); ok && (resp.Status < 500 || x.detail() == proxystatus.Off) {
+	detail := x.detail()
+	// A 5xx gains portico's Proxy-Status member, and members from proxies
+	// behind portico are cut to what this client may see: both through the
+	// header map.
+	plain := (resp.Status < 500 || detail == proxystatus.Off) &&
+		(detail == proxystatus.Full || !hasField(resp.Fields, "Proxy-Status"))
+	if hw, ok := x.w.(headFieldsWriter); ok && plain {
 		// The common case: the head goes out as it came, less what is
 		// hop-by-hop, without building a header map.
 		x.respFilter.reset(resp.Fields)
@@ -490,8 +496,9 @@ func (x *exchange) relay(resp *transport.Response) {
 }
 
 // writeHead sends the response head through the ResponseWriter's header
-// map: for HTTP/2, and for a 5xx answer, whose Proxy-Status gains
-// portico's member.
+// map: for HTTP/2, for a 5xx answer, whose Proxy-Status gains portico's
+// member, and for an answer whose upstream Proxy-Status is cut for this
+// client.
 func (x *exchange) writeHead(resp *transport.Response, contentLength int64, closeAfter bool) {
 	h := x.w.Header()
 	values := copyResponseHeader(h, resp.Fields, 3)
@@ -501,6 +508,7 @@ func (x *exchange) writeHead(resp *transport.Response, contentLength int64, clos
 		values = setValue(h, "Via", x.p.via, values)
 	}
 	values = setValue(h, "X-Request-Id", x.entry.RequestID, values)
+	proxystatus.Reduce(h, x.detail())
 	if resp.Status >= 500 && x.detail() != proxystatus.Off {
 		member := string(proxystatus.AppendReceived(nil, x.p.name, resp.Status))
 		if dropped := proxystatus.Append(h, member); dropped != "" {
@@ -518,6 +526,16 @@ func (x *exchange) writeHead(resp *transport.Response, contentLength int64, clos
 	} else {
 		x.w.WriteHeader(resp.Status)
 	}
+}
+
+// hasField reports whether fields hold one named name.
+func hasField(fields []h1.Field, name string) bool {
+	for _, f := range fields {
+		if len(f.Name) == len(name) && strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // headFieldsWriter is a ResponseWriter that writes a head straight from

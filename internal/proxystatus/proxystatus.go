@@ -132,6 +132,40 @@ func Append(h http.Header, member string) (dropped string) {
 	return ""
 }
 
+// Reduce cuts the members an upstream sent in h to what d reveals to this
+// client, as portico's own member is cut: proxies behind portico describe
+// the same internal network. Full keeps them whole; ErrorOnly keeps each
+// member's name and error type; Off removes the field. A value that does
+// not parse is removed, since a recipient would have to drop it anyway.
+// It reports whether h changed.
+func Reduce(h http.Header, d Detail) bool {
+	existing := h["Proxy-Status"]
+	if len(existing) == 0 || d == Full {
+		return false
+	}
+	delete(h, "Proxy-Status")
+	if d == Off {
+		return true
+	}
+	members, err := Parse(strings.Join(existing, ", "))
+	if err != nil || len(members) == 0 {
+		return true
+	}
+	for i := range members {
+		kept := members[i].Params[:0]
+		for _, p := range members[i].Params {
+			if p.Key == "error" {
+				kept = append(kept, p)
+			}
+		}
+		members[i].Params = kept
+	}
+	if v, err := Format(members); err == nil {
+		h["Proxy-Status"] = []string{v}
+	}
+	return true
+}
+
 // appendName writes the member name as a token when it is one and as a
 // string otherwise; RFC 9209 §2 allows either.
 func appendName(dst []byte, name string) []byte {

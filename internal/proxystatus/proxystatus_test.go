@@ -481,3 +481,34 @@ func TestDetailMatchesConfigMode(t *testing.T) {
 		})
 	}
 }
+
+func TestReduce(t *testing.T) {
+	inner := []string{`inner; error=connection_refused; next-hop="10.1.2.3:8080"; details="dial tcp 10.1.2.3:8080: refused"`, `cdn;received-status=502`}
+	tests := []struct {
+		name     string
+		existing []string
+		detail   proxystatus.Detail
+		want     []string
+	}{
+		{"full keeps the members as sent", inner, proxystatus.Full, inner},
+		{"error keeps names and error types only", inner, proxystatus.ErrorOnly, []string{"inner; error=connection_refused, cdn"}},
+		{"off removes the field", inner, proxystatus.Off, nil},
+		{"a value that does not parse is removed", []string{`inner; error=`}, proxystatus.ErrorOnly, nil},
+		{"no field, nothing to do", nil, proxystatus.ErrorOnly, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.existing != nil {
+				h["Proxy-Status"] = append([]string(nil), tt.existing...)
+			}
+			changed := proxystatus.Reduce(h, tt.detail)
+			if got := h["Proxy-Status"]; !slices.Equal(got, tt.want) {
+				t.Errorf("Proxy-Status %q, want %q", got, tt.want)
+			}
+			if wantChanged := !slices.Equal(tt.existing, tt.want); changed != wantChanged {
+				t.Errorf("Reduce reported changed=%v, want %v", changed, wantChanged)
+			}
+		})
+	}
+}
