@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portico-proxy/portico/internal/config"
+	"github.com/portico-proxy/portico/internal/faults"
 )
 
 // blockingUpstream answers only when release is closed, and says so on
@@ -181,5 +186,95 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	if err := <-shutdown; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// openTunnel upgrades a connection through h to the echoing upstream and
+// returns it with its reader.
+func openTunnel(t *testing.T, h *harness) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: test\r\n"+strings.Join(websocketFields, "\r\n")+"\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return conn, br
+}
+
+func echo(t *testing.T, conn net.Conn, br *bufio.Reader, msg string) error {
+	t.Helper()
+	if _, err := io.WriteString(conn, msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil {
+		return err
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echoed %q, want %q", got, msg)
+	}
+	return nil
+}
+
+// TestShutdownWaitsForOpenTunnels: a drain lets an upgraded connection
+// (WebSocket) run on until it ends by itself, within the grace period.
+func TestShutdownWaitsForOpenTunnels(t *testing.T) {
+	h := startGateway(t, upstreamConfig(startFault(t, faults.UpgradeOK).URL(), ""), nil)
+	conn, br := openTunnel(t, h)
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown <- h.g.Shutdown(ctx)
+	}()
+	// The listener closes first; the tunnel must still carry traffic after.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", h.g.Addrs()[0].String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting during drain")
+		}
+	}
+	if err := echo(t, conn, br, "still open during the drain"); err != nil {
+		t.Fatalf("tunnel during drain: %v", err)
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("shutdown returned (%v) while a tunnel was open", err)
+	default:
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, br)
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown after the tunnel ended: %v", err)
+	}
+}
+
+// TestShutdownCutsTunnelsAfterGrace: a tunnel still open when the grace
+// period ends is closed, and the drain says requests were cut.
+func TestShutdownCutsTunnelsAfterGrace(t *testing.T) {
+	h := startGateway(t, upstreamConfig(startFault(t, faults.UpgradeOK).URL(), ""), nil)
+	conn, br := openTunnel(t, h)
+	if err := echo(t, conn, br, "open"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := h.g.Shutdown(ctx); err == nil {
+		t.Error("shutdown with a tunnel open past the grace period reported success")
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reading the cut tunnel: %v, want its end", err)
 	}
 }
