@@ -23,7 +23,8 @@ type ConfigReport struct {
 // CheckConfig checks every target of every upstream of cfg, at most
 // parallel at once (DefaultParallel when not positive). Each target is
 // checked with base's options and its upstream's settings: tls.ca_file,
-// tls.server_name, the timeouts, idle_timeout and the response limits.
+// tls.server_name, the timeouts, idle_timeout, the response limits, and
+// the health check's path, which is requested instead of "/".
 // It fails only when an upstream's CA file cannot be loaded.
 func CheckConfig(ctx context.Context, cfg *config.Config, base Options, parallel int) (*ConfigReport, error) {
 	if parallel <= 0 {
@@ -42,8 +43,15 @@ func CheckConfig(ctx context.Context, cfg *config.Config, base Options, parallel
 		if err != nil {
 			return nil, err
 		}
+		// A target is asked for what its health checks ask for: "/" may
+		// well be a 404 or a redirect on a service that answers its
+		// health path.
+		path := ""
+		if u.HealthCheck != nil {
+			path = u.HealthCheck.Path
+		}
 		for _, tc := range u.Targets {
-			t, err := ParseTarget(tc.URL.String())
+			t, err := ParseTarget(tc.URL.String() + path)
 			if err != nil {
 				return nil, err
 			}

@@ -2,6 +2,9 @@ package diagnose_test
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +83,45 @@ routes:
 	}
 	if tls := cr.Targets[3].TLS; tls == nil || tls.ServerName != "localhost" {
 		t.Errorf("secure target's TLS step %+v, want server name localhost from the config", tls)
+	}
+}
+
+// TestCheckConfigAsksForTheHealthPath: a target whose upstream has active
+// health checks is asked for their path, not for "/".
+func TestCheckConfigAsksForTheHealthPath(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the health path is served; "/" would be a 503.
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RequestURI() != "/healthz?deep=1" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	yaml := `
+upstreams:
+  app:
+    targets: ["http://` + ln.Addr().String() + `"]
+    health_check: {path: "/healthz?deep=1"}
+routes:
+  - upstream: app
+`
+	cfg, err := config.Parse("portico.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(t, "")
+	o.IdleProbe = -1
+	cr, err := diagnose.CheckConfig(context.Background(), cfg, o, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cr.Targets[0]
+	if !r.Verdict.Healthy || !strings.HasSuffix(r.URL, "/healthz?deep=1") {
+		t.Errorf("checked %s, verdict %+v; want the health path asked for, and healthy", r.URL, r.Verdict)
 	}
 }
