@@ -53,6 +53,9 @@ type outcomeView struct {
 	Responses int64 `json:"responses"`
 	Failures  int64 `json:"failures"`
 	Aborted   int64 `json:"aborted"`
+	// Retried counts the failures after which the request was sent to
+	// another target, so the client did not see them.
+	Retried int64 `json:"retried"`
 	// FailuresByCause is keyed by RFC 9209 error type.
 	FailuresByCause map[string]int64 `json:"failures_by_cause"`
 	LastFailure     *failureView     `json:"last_failure"`
@@ -78,6 +81,9 @@ type failureView struct {
 	// Aborted is true when the failure came after the response head, so
 	// Status was already sent and the stream was broken.
 	Aborted bool `json:"aborted"`
+	// Retried is true when the request was then sent to another target;
+	// Status is 0, as the client was sent nothing for this failure.
+	Retried bool `json:"retried"`
 }
 
 func upstreams(pools []*upstream.Pool, m *metrics.Metrics) []upstreamView {
@@ -125,6 +131,7 @@ func outcomeOf(s metrics.Stats) outcomeView {
 		Responses:           s.Responses,
 		Failures:            s.Failures,
 		Aborted:             s.Aborts,
+		Retried:             s.Retried,
 		FailuresByCause:     make(map[string]int64, len(s.ByCause)),
 		ConsecutiveFailures: s.Consecutive,
 	}
@@ -151,6 +158,7 @@ func failureOf(f metrics.Failure) failureView {
 		Explanation: respond.ExplainStatus(f.Cause, f.Status),
 		Details:     f.Details,
 		Aborted:     f.Aborted,
+		Retried:     f.Retried,
 	}
 }
 

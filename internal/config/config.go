@@ -171,6 +171,9 @@ type Upstream struct {
 	// Outlier configures passive ejection of failing targets (default 5
 	// consecutive failures eject a target for 30s).
 	Outlier Outlier
+	// Retries configures sending a failed request again to another target
+	// (default 2 attempts, within a 20% budget).
+	Retries Retries
 	// Pos is where the upstream's name is written.
 	Pos Pos
 }
@@ -217,6 +220,21 @@ type Outlier struct {
 	// EjectFor is how long a first ejection lasts (default 30s; more than
 	// 0).
 	EjectFor time.Duration
+}
+
+// Retries configures sending a failed request again to another target of
+// the pool. Which failures qualify is fixed, since only some are safe: one
+// before any byte of the request was sent, for every request; a
+// connection closed, or a response head not come in time, after it was
+// sent, only for an idempotent request without a body.
+type Retries struct {
+	// Attempts bounds the tries per request, the first included, each on
+	// a target not tried before (default 2, 1-10; 1 turns retries off).
+	Attempts int
+	// BudgetPercent bounds retries to this share of the pool's requests,
+	// beyond a reserve of 10, so that a failing pool is not sent more
+	// load by its own retries (default 20, 1-100).
+	BudgetPercent int
 }
 
 // TargetPolicy restricts the addresses upstream connections may go to.

@@ -44,7 +44,8 @@ func defaultUpstream(name string, pos Pos) *Upstream {
 			ConsecutiveFailures: 5,
 			EjectFor:            30 * time.Second,
 		},
-		Pos: pos,
+		Retries: Retries{Attempts: 2, BudgetPercent: 20},
+		Pos:     pos,
 	}
 }
 

@@ -83,6 +83,9 @@ upstreams:
 	if want := (Outlier{ConsecutiveFailures: 5, EjectFor: 30 * time.Second}); u.Outlier != want {
 		t.Errorf("Outlier = %+v, want %+v", u.Outlier, want)
 	}
+	if want := (Retries{Attempts: 2, BudgetPercent: 20}); u.Retries != want {
+		t.Errorf("Retries = %+v, want %+v", u.Retries, want)
+	}
 	if u.Pos != (Pos{Line: 3, Column: 3}) {
 		t.Errorf("Pos = %+v, want line 3 column 3", u.Pos)
 	}
@@ -135,6 +138,7 @@ upstreams:
       unhealthy_after: 4
       expect_status: 204
     outlier: {consecutive_failures: 3, eject_for: 1m}
+    retries: {attempts: 3, budget_percent: 50}
 routes:
   - host: "*.Example.COM"
     path_prefix: /api/
@@ -227,6 +231,9 @@ resolve_timeout: 500ms
 	if want := (Outlier{ConsecutiveFailures: 3, EjectFor: time.Minute}); u.Outlier != want {
 		t.Errorf("Outlier = %+v, want %+v", u.Outlier, want)
 	}
+	if want := (Retries{Attempts: 3, BudgetPercent: 50}); u.Retries != want {
+		t.Errorf("Retries = %+v, want %+v", u.Retries, want)
+	}
 	wantDeny := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fd00::/8")}
 	if !reflect.DeepEqual(cfg.TargetPolicy.Deny, wantDeny) {
 		t.Errorf("TargetPolicy.Deny = %v, want %v", cfg.TargetPolicy.Deny, wantDeny)
@@ -245,7 +252,7 @@ resolve_timeout: 500ms
 		RateLimit:             &RateLimit{Requests: 50, Per: time.Minute, Burst: 50},
 		Maintenance:           true,
 		MaintenanceRetryAfter: 10 * time.Minute,
-		Pos:                   Pos{Line: 48, Column: 5},
+		Pos:                   Pos{Line: 49, Column: 5},
 	}
 	if len(cfg.Routes) != 1 || !reflect.DeepEqual(cfg.Routes[0], wantRoute) {
 		t.Errorf("Routes = %+v, want [%+v]", cfg.Routes, wantRoute)

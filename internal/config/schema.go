@@ -294,6 +294,9 @@ var upstreamKeys = keyTable[*upstreamDraft]{
 	"outlier": func(d *decoder, v value, u *upstreamDraft) {
 		decodeKeys(d, v, outlierKeys, &u.up.Outlier)
 	},
+	"retries": func(d *decoder, v value, u *upstreamDraft) {
+		decodeKeys(d, v, retriesKeys, &u.up.Retries)
+	},
 }
 
 // healthCheckDraft is a health_check being decoded, with where its timeout
@@ -363,6 +366,19 @@ var outlierKeys = keyTable[*Outlier]{
 	},
 	"eject_for": func(d *decoder, v value, o *Outlier) {
 		d.setPositiveDuration(v, &o.EjectFor)
+	},
+}
+
+var retriesKeys = keyTable[*Retries]{
+	"attempts": func(d *decoder, v value, r *Retries) {
+		if n, ok := d.integer(v, 1, 10); ok {
+			r.Attempts = n
+		}
+	},
+	"budget_percent": func(d *decoder, v value, r *Retries) {
+		if n, ok := d.integer(v, 1, 100); ok {
+			r.BudgetPercent = n
+		}
 	},
 }
 

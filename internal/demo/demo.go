@@ -156,6 +156,7 @@ func Guide(gatewayURL, adminURL string) string {
 Try:
   curl -i %[1]s/                        # balanced over app-1 and app-2 (weights 1:2)
   curl -i %[1]s/demo/fail/refused       # 502 connection_refused
+  curl -i %[1]s/demo/retry              # 200: a refused target, retried on app-1 (see the dashboard)
   curl -i %[1]s/demo/fail/timeout       # 504 connection_read_timeout after 3s
   curl -i %[1]s/demo/fail/garbage       # 502 http_protocol_error
   curl -i %[1]s/demo/fail/dns           # 502 dns_error, rcode NXDOMAIN
@@ -171,6 +172,7 @@ Press Ctrl-C to stop.
 // Failures lists the demo's paths with the answer each gives, for the
 // /demo/ page.
 var Failures = []struct{ Path, Answer, How string }{
+	{"/demo/retry", "200 every time: half the requests meet a refusing target and are retried on app-1 (the log says attempts 2)", ""},
 	{"/demo/fail/refused", "502 connection_refused", ""},
 	{"/demo/fail/connect-timeout", "504 connection_timeout", ""},
 	{"/demo/fail/dns", "502 dns_error (rcode NXDOMAIN)", ""},

@@ -1,8 +1,13 @@
 package gateway_test
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,7 +125,8 @@ func TestTaxonomyBeforeTheUpstream(t *testing.T) {
 }
 
 // TestOutlierEjectionSparesClients: once a failing target is ejected,
-// requests go only to the healthy one.
+// requests go only to the healthy one. Retries are off here, so the
+// failures that eject it reach clients.
 func TestOutlierEjectionSparesClients(t *testing.T) {
 	good := startFault(t, faults.OK)
 	closed, err := faults.ClosedAddr()
@@ -132,6 +138,7 @@ upstreams:
   app:
     targets: ["http://`+closed+`", "`+good.URL()+`"]
     outlier: {consecutive_failures: 2, eject_for: 1h}
+    retries: {attempts: 1}
 routes:
   - upstream: app
 `, nil)
@@ -145,5 +152,132 @@ routes:
 	}
 	if failures != 2 {
 		t.Errorf("%d of 20 requests failed; want exactly the 2 that ejected the dead target", failures)
+	}
+}
+
+// retryPool is a pool of a dead target and a live one, with retries as
+// given and ejection off, so every request meets the dead target in turn.
+func retryPool(t *testing.T, dead, live, retries string) *harness {
+	t.Helper()
+	return startGateway(t, `
+admin: "127.0.0.1:0"
+trusted_networks: ["127.0.0.0/8"]
+upstreams:
+  app:
+    targets: ["`+dead+`", "`+live+`"]
+    outlier: {consecutive_failures: 0}
+    retries: `+retries+`
+routes:
+  - upstream: app
+`, nil)
+}
+
+// TestRetryOnAnotherTargetHidesADeadOne: a request whose target refuses
+// the connection is sent to the other target, and the client never sees
+// the failure; the log and the metrics do.
+func TestRetryOnAnotherTargetHidesADeadOne(t *testing.T) {
+	good := startFault(t, faults.OK)
+	closed, err := faults.ClosedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := retryPool(t, "http://"+closed, good.URL(), "{attempts: 2}")
+	retried := 0
+	for i := range 6 {
+		id := fmt.Sprintf("retry-%d", i)
+		resp := h.get("/", "X-Request-Id: "+id)
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d (%s), want 200 from the live target", i, resp.StatusCode, resp.Header.Get("Proxy-Status"))
+		}
+		line := h.logLine(id)
+		if line["upstream.address"] != strings.TrimPrefix(good.URL(), "http://") || line["error.type"] != "" {
+			t.Errorf("request %d logged target %v, error %v; want the live target and no error", i, line["upstream.address"], line["error.type"])
+		}
+		if line["attempts"] == float64(2) {
+			retried++
+		}
+	}
+	if retried != 3 {
+		t.Errorf("%d of 6 requests were retried; want the 3 that round-robin sent to the dead target first", retried)
+	}
+	if n := h.failuresCounted("connection_refused"); n != 3 {
+		t.Errorf("portico_failures_total counts %v connection_refused, want the 3 the retries hid", n)
+	}
+}
+
+// TestRetryOnlyWhenSafe: a request the dead target may have received is
+// sent again only when it is idempotent and has no body. A POST whose
+// connection closed after it was sent fails; a GET is retried.
+func TestRetryOnlyWhenSafe(t *testing.T) {
+	// The first target reads each request and closes without answering.
+	dropper := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		c.Close()
+	})
+	var posts atomic.Int64
+	live := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		if req.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	h := retryPool(t, "http://"+dropper, "http://"+live, "{attempts: 3}")
+	var failedPosts, failedGets int
+	for i := range 4 {
+		resp, err := http.Post(h.URL+"/", "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			failedPosts++
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("Proxy-Status"), "connection_terminated") {
+				t.Errorf("POST %d: %d %q, want 502 connection_terminated", i, resp.StatusCode, resp.Header.Get("Proxy-Status"))
+			}
+		}
+	}
+	for range 4 {
+		resp := h.get("/")
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			failedGets++
+		}
+	}
+	if failedPosts != 2 || posts.Load() != 2 {
+		t.Errorf("%d of 4 POSTs failed and the live target got %d; want the 2 sent to the dropping target to fail, never sent twice", failedPosts, posts.Load())
+	}
+	if failedGets != 0 {
+		t.Errorf("%d of 4 GETs failed; want every one retried on the live target", failedGets)
+	}
+}
+
+// TestRetryBudgetBoundsRetries: when a pool's retries would exceed its
+// budget, the request fails instead, and the log says why.
+func TestRetryBudgetBoundsRetries(t *testing.T) {
+	good := startFault(t, faults.OK)
+	closed, err := faults.ClosedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := retryPool(t, "http://"+closed, good.URL(), "{attempts: 2, budget_percent: 1}")
+	var failed []string
+	for i := range 40 {
+		id := fmt.Sprintf("budget-%d", i)
+		resp := h.get("/", "X-Request-Id: "+id)
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			failed = append(failed, id)
+		}
+	}
+	// 20 requests meet the dead target first; the budget holds 10 retries
+	// and 40 requests add less than one more.
+	if len(failed) < 9 || len(failed) > 10 {
+		t.Fatalf("%d of 40 requests failed; want the 9 or 10 the budget could not retry", len(failed))
+	}
+	line := h.logLine(failed[0])
+	if msg, _ := line["error.message"].(string); !strings.Contains(msg, "retry budget") {
+		t.Errorf("error.message %q, want it to say the retry budget is spent", msg)
 	}
 }

@@ -230,6 +230,12 @@ func (t *TargetMetrics) Abort(f Failure) {
 	t.record(&f, true)
 }
 
+// Retry records a failure after which the request goes to another target.
+func (t *TargetMetrics) Retry(f Failure) {
+	f.Retried, f.Status = true, 0
+	t.record(&f, false)
+}
+
 func (t *TargetMetrics) record(f *Failure, aborted bool) {
 	f.Upstream, f.Target = t.outcomes.upstream, t.outcomes.target
 	f.Aborted = aborted
@@ -257,6 +263,9 @@ type Failure struct {
 	Details string
 	// Aborted is true for a failure after the response head was sent.
 	Aborted bool
+	// Retried is true for a failure after which the request was sent to
+	// another target; the client was sent nothing for it (Status 0).
+	Retried bool
 }
 
 // Recent returns up to limit of the most recent failures, newest first.

@@ -23,6 +23,9 @@ type outcomes struct {
 	responses        atomic.Int64
 	failures         []atomic.Int64 // by failure.Class
 	aborts           []atomic.Int64 // by failure.Class, the failures after the head
+	// retries counts the failures after which the request went to another
+	// target.
+	retries atomic.Int64
 
 	// streak counts failures since the last response. A response reads it
 	// and takes mu only when it must end a streak, so a healthy target's
@@ -68,6 +71,9 @@ func (o *outcomes) fail(f *Failure) {
 	if f.Aborted {
 		o.aborts[i].Add(1)
 	}
+	if f.Retried {
+		o.retries.Add(1)
+	}
 	o.mu.Lock()
 	// Only a target can answer and end a streak; before a target is
 	// chosen there is no streak to speak of.
@@ -88,6 +94,9 @@ type Stats struct {
 	Responses int64
 	Failures  int64
 	Aborts    int64
+	// Retried counts the failures after which the request was sent to
+	// another target.
+	Retried int64
 	// ByCause lists the causes seen, in taxonomy order.
 	ByCause []CauseCount
 	// Last is the latest failure; its Cause is failure.None when there
@@ -117,7 +126,7 @@ func (m *Metrics) Stats(upstreamName, target string) Stats {
 	if o == nil {
 		return Stats{}
 	}
-	s := Stats{Responses: o.responses.Load()}
+	s := Stats{Responses: o.responses.Load(), Retried: o.retries.Load()}
 	for c := range o.failures {
 		n := o.failures[c].Load()
 		if n == 0 {
@@ -169,8 +178,11 @@ func (r *ring) newest(limit int) []Failure {
 
 var (
 	failuresDesc = prometheus.NewDesc("portico_failures_total",
-		"Failed requests by upstream, target (host:port) and RFC 9209 cause; target is empty before a target was chosen, upstream too before a route matched. Includes the aborted responses.",
+		"Failed requests by upstream, target (host:port) and RFC 9209 cause; target is empty before a target was chosen, upstream too before a route matched. Includes the aborted responses, and the failures a retry on another target hid from the client.",
 		[]string{"upstream", "target", "cause"}, nil)
+	retriesDesc = prometheus.NewDesc("portico_retries_total",
+		"Requests sent again to another target after this target (host:port) failed them.",
+		[]string{"upstream", "target"}, nil)
 	abortsDesc = prometheus.NewDesc("portico_aborted_responses_total",
 		"Responses whose body failed after the head was sent, so the client's stream was broken, by upstream, target and cause.",
 		[]string{"upstream", "target", "cause"}, nil)
@@ -185,10 +197,14 @@ type outcomeCollector struct{ m *Metrics }
 func (c outcomeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- failuresDesc
 	ch <- abortsDesc
+	ch <- retriesDesc
 }
 
 func (c outcomeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range c.m.all() {
+		if o.target != "" {
+			ch <- prometheus.MustNewConstMetric(retriesDesc, prometheus.CounterValue, float64(o.retries.Load()), o.upstream, o.target)
+		}
 		for _, class := range failure.Classes() {
 			i := classIndex(class)
 			if n := o.failures[i].Load(); n > 0 || o.expects(class) {

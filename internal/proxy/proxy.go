@@ -179,6 +179,8 @@ type exchange struct {
 	treq       transport.Request
 	// wroteHead is set once the response head has gone to the client.
 	wroteHead bool
+	// tried has bit i set once the pool's target i was tried.
+	tried uint64
 	// onInformational is the informational method bound once per pooled
 	// exchange, so handing it to the transport allocates nothing.
 	onInformational func(*h1.ResponseHead)
@@ -319,15 +321,12 @@ func (x *exchange) serve() {
 	}
 	defer release()
 
-	target, err := rt.pool.Pick(rt.pool.HashKey(r, x.entry.ClientAddr), nil)
+	key := rt.pool.HashKey(r, x.entry.ClientAddr)
+	target, err := rt.pool.Pick(key, nil)
 	if err != nil {
 		x.fail(err)
 		return
 	}
-	x.target = target
-	x.targetMetrics = p.targets[target]
-	x.entry.Target = target.Endpoint.Name()
-	x.entry.Attempts = 1
 
 	ctx := r.Context()
 	if t := rt.pool.Timeouts().Request; t > 0 {
@@ -337,20 +336,59 @@ func (x *exchange) serve() {
 	}
 	protocol := upgradeRequested(r)
 	treq := x.upstreamRequest(rt, protocol)
-	target.Acquire()
-	defer target.Release()
-	// Offsets from the request's start read only the monotonic clock.
-	started := time.Since(x.entry.Start)
-	resp, err := target.Endpoint.RoundTrip(ctx, treq)
-	if err != nil {
-		if fe, ok := failure.As(err); ok {
+	for {
+		x.target = target
+		x.targetMetrics = p.targets[target]
+		x.entry.Target = target.Endpoint.Name()
+		x.entry.Attempts++
+		x.tried |= 1 << target.Index()
+		target.Acquire()
+		// Offsets from the request's start read only the monotonic clock.
+		started := time.Since(x.entry.Start)
+		resp, err := target.Endpoint.RoundTrip(ctx, treq)
+		if err == nil {
+			x.respond(rt, target, protocol, resp, started)
+			return
+		}
+		target.Release()
+		fe, ok := failure.As(err)
+		if ok {
 			target.Report(fe.Class, 0)
 		}
-		x.fail(err)
-		return
+		next, why := rt.pool.RetryOn(err, r.Method, treq.Body != nil, x.entry.Attempts, target, x.triedTarget)
+		if next == nil {
+			x.fail(err)
+			if why != "" {
+				x.entry.Details += "; " + why
+			}
+			return
+		}
+		x.targetMetrics.Retry(x.retryRecord(fe))
+		target = next
 	}
+}
+
+// triedTarget reports whether the target at index i was tried for this
+// request; pools beyond 64 targets retry without that memory past it.
+func (x *exchange) triedTarget(i int) bool { return i < 64 && x.tried&(1<<i) != 0 }
+
+// retryRecord is a failure a retry on another target hides from the
+// client, as the metrics keep it.
+func (x *exchange) retryRecord(fe *failure.Error) metrics.Failure {
+	return metrics.Failure{
+		RequestID: x.entry.RequestID,
+		Route:     x.entry.Route,
+		Cause:     fe.Class,
+		Details:   fe.Error(),
+	}
+}
+
+// respond relays target's response, or fails the request when it is not
+// the switch of protocols asked for; target's request is done after.
+func (x *exchange) respond(rt *route, target *upstream.Target, protocol string, resp *transport.Response, started time.Duration) {
+	defer target.Release()
 	defer resp.Release()
-	if fe := checkUpgrade(r, protocol, resp); fe != nil {
+	if fe := checkUpgrade(x.r, protocol, resp); fe != nil {
 		resp.Body.Close()
 		fe.Upstream, fe.Target, fe.RequestWritten = rt.pool.Name(), x.entry.Target, true
 		target.Report(fe.Class, resp.Status)

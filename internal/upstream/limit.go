@@ -30,6 +30,7 @@ func (p *Pool) Admit() (release func(), err error) {
 		fe.Upstream = p.name
 		return nil, fe
 	}
+	p.depositRetry()
 	return p.release, nil
 }
 

@@ -43,6 +43,13 @@ type Pool struct {
 	inFlight    atomic.Int64
 	// release is p.leave, made once so that Admit allocates nothing.
 	release func()
+
+	// attempts is retries.attempts; retryBudget holds what retries may
+	// still be spent, in thousandths, and retryDeposit is what each
+	// request adds (retry.go).
+	attempts     int
+	retryBudget  atomic.Int64
+	retryDeposit int64
 }
 
 // Target is one server of a pool.
@@ -105,6 +112,9 @@ func New(u *config.Upstream, o Options) (*Pool, error) {
 	}
 	p := &Pool{name: u.Name, hashOn: u.HashOn, timeouts: u.Timeouts, check: u.HealthCheck, maxInFlight: int64(u.MaxInFlight)}
 	p.release = p.leave
+	p.attempts = max(1, u.Retries.Attempts)
+	p.retryDeposit = int64(u.Retries.BudgetPercent) * retryCost / 100
+	p.retryBudget.Store(retryReserve)
 	weighted := make([]balancer.Target, len(u.Targets))
 	names := make([]string, len(u.Targets))
 	for i, tc := range u.Targets {

@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -654,4 +655,50 @@ func BenchmarkPick(b *testing.B) {
 			p.Pick(0, nil)
 		}
 	})
+}
+
+// TestRetryOnRetriesOnlyWhatIsSafe: which failures send a request to
+// another target, for which requests.
+func TestRetryOnRetriesOnlyWhatIsSafe(t *testing.T) {
+	pool := newPool(t, `    targets: ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"]
+    retries: {attempts: 3}
+`, poolOptions{})
+	first := pool.Targets()[0]
+	triedFirst := func(i int) bool { return i == 0 }
+	failed := func(c failure.Class, p failure.Phase, written bool) error {
+		fe := failure.New(c, p, nil)
+		fe.Upstream, fe.Target, fe.RequestWritten = "app", "127.0.0.1:1", written
+		return fe
+	}
+	tests := []struct {
+		name    string
+		err     error
+		method  string
+		hasBody bool
+		attempt int
+		retry   bool
+		why     string
+	}{
+		{"refused, POST with a body", failed(failure.ConnectionRefused, failure.PhaseConnect, false), "POST", true, 1, true, ""},
+		{"TLS failure", failed(failure.TLSCertificateError, failure.PhaseTLS, false), "GET", false, 1, true, ""},
+		{"closed after sending a GET", failed(failure.ConnectionTerminated, failure.PhaseReadHead, true), "GET", false, 1, true, ""},
+		{"head timeout after sending a GET", failed(failure.ConnectionReadTimeout, failure.PhaseReadHead, true), "GET", false, 1, true, ""},
+		{"closed after sending a POST", failed(failure.ConnectionTerminated, failure.PhaseReadHead, true), "POST", false, 1, false, ""},
+		{"closed after sending a PUT with a body", failed(failure.ConnectionTerminated, failure.PhaseReadHead, true), "PUT", true, 1, false, ""},
+		{"invalid response to a GET", failed(failure.HTTPProtocolError, failure.PhaseReadHead, true), "GET", false, 1, false, ""},
+		{"whole-request deadline", failed(failure.HTTPResponseTimeout, failure.PhaseConnect, false), "GET", false, 1, false, ""},
+		{"not a target's failure", errors.New("client left"), "GET", false, 1, false, ""},
+		{"attempts used up", failed(failure.ConnectionRefused, failure.PhaseConnect, false), "GET", false, 3, false, "not retried: all 3 attempts made"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next, why := pool.RetryOn(tt.err, tt.method, tt.hasBody, tt.attempt, first, triedFirst)
+			if (next != nil) != tt.retry || why != tt.why {
+				t.Fatalf("RetryOn: next %v, why %q; want retry %v, why %q", next, why, tt.retry, tt.why)
+			}
+			if next != nil && next != pool.Targets()[1] {
+				t.Errorf("retried on %s, want the next target in order, %s", next.URL(), pool.Targets()[1].URL())
+			}
+		})
+	}
 }
