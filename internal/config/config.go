@@ -222,6 +222,20 @@ type Outlier struct {
 	EjectFor time.Duration
 }
 
+// StaleIfError configures a route's store of last good responses, served
+// in place of a 502, 503 or 504 (RFC 9111 §4.2.4, RFC 5861).
+type StaleIfError struct {
+	// MaxAge is how long after it was stored a response may be served
+	// (default 10m; more than 0). A response's own stale-if-error may
+	// shorten it.
+	MaxAge time.Duration
+	// MaxBytes bounds the memory of the route's store (default 64MiB);
+	// the least recently used responses go first.
+	MaxBytes int64
+	// MaxBody is the largest body kept (default 1MiB; at most MaxBytes).
+	MaxBody int64
+}
+
 // Retries configures sending a failed request again to another target of
 // the pool. Which failures qualify is fixed, since only some are safe: one
 // before any byte of the request was sent, for every request; a
@@ -322,6 +336,9 @@ type Route struct {
 	MaintenanceRetryAfter time.Duration
 	// Pos is where the route's first key is written.
 	Pos Pos
+	// StaleIfError keeps the last good response to each storable GET, to
+	// answer with when the upstream fails; nil (the default) keeps none.
+	StaleIfError *StaleIfError
 }
 
 // HasPolicy reports whether the route restricts who may use it or when:

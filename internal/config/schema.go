@@ -590,6 +590,34 @@ var routeKeys = keyTable[*routeDraft]{
 	"maintenance_retry_after": func(d *decoder, v value, r *routeDraft) {
 		d.setDuration(v, &r.route.MaintenanceRetryAfter)
 	},
+	"stale_if_error": func(d *decoder, v value, r *routeDraft) {
+		st := &StaleIfError{MaxAge: 10 * time.Minute, MaxBytes: 64 << 20, MaxBody: 1 << 20}
+		errorsBefore := len(d.errs)
+		if !decodeKeys(d, v, staleKeys, st) || len(d.errs) > errorsBefore {
+			return
+		}
+		if st.MaxBody > st.MaxBytes {
+			d.errorf(v.pos(), "%s.max_body %d is more than max_bytes %d", v.label(), st.MaxBody, st.MaxBytes)
+			return
+		}
+		r.route.StaleIfError = st
+	},
+}
+
+var staleKeys = keyTable[*StaleIfError]{
+	"max_age": func(d *decoder, v value, st *StaleIfError) {
+		d.setPositiveDuration(v, &st.MaxAge)
+	},
+	"max_bytes": func(d *decoder, v value, st *StaleIfError) {
+		if n, ok := d.size(v, false, 1<<40); ok {
+			st.MaxBytes = n
+		}
+	},
+	"max_body": func(d *decoder, v value, st *StaleIfError) {
+		if n, ok := d.size(v, false, 1<<40); ok {
+			st.MaxBody = n
+		}
+	},
 }
 
 var rateLimitKeys = keyTable[*RateLimit]{

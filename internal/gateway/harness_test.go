@@ -115,6 +115,13 @@ func startRawUpstream(t testing.TB, answer func(c net.Conn, req *http.Request)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveRaw(t, ln, answer)
+	return ln.Addr().String()
+}
+
+// serveRaw serves ln as startRawUpstream describes, until ln is closed
+// (at the latest when the test ends).
+func serveRaw(t testing.TB, ln net.Listener, answer func(c net.Conn, req *http.Request)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -135,7 +142,6 @@ func startRawUpstream(t testing.TB, answer func(c net.Conn, req *http.Request)) 
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 // get sends a GET with the given header fields ("Name: value").

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,7 @@ import (
 	"github.com/portico-proxy/portico/internal/resolve"
 	"github.com/portico-proxy/portico/internal/respond"
 	"github.com/portico-proxy/portico/internal/router"
+	"github.com/portico-proxy/portico/internal/stale"
 	"github.com/portico-proxy/portico/internal/transport"
 	"github.com/portico-proxy/portico/internal/upstream"
 )
@@ -65,6 +68,8 @@ type route struct {
 	policy  *policy.Policy
 	strip   string
 	metrics *metrics.RouteMetrics
+	// stale keeps last good responses (stale_if_error); nil when off.
+	stale *stale.Store
 }
 
 // Options carry what a Proxy needs beyond its configuration.
@@ -128,6 +133,9 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 		if r.StripPrefix {
 			compiled.strip = r.PathPrefix
 		}
+		if r.StaleIfError != nil {
+			compiled.stale = stale.New(r.StaleIfError)
+		}
 		p.routes = append(p.routes, compiled)
 	}
 	p.router = router.New(rules)
@@ -181,6 +189,14 @@ type exchange struct {
 	wroteHead bool
 	// tried has bit i set once the pool's target i was tried.
 	tried uint64
+	// staleKey is set when the route keeps last good responses and this
+	// request may be answered with one, or its response kept.
+	staleKey string
+	stale    *stale.Store
+	// keeping collects the body of a response being kept, until
+	// keepUntil; nil when none is.
+	keeping   []byte
+	keepUntil time.Time
 	// onInformational is the informational method bound once per pooled
 	// exchange, so handing it to the transport allocates nothing.
 	onInformational func(*h1.ResponseHead)
@@ -308,6 +324,11 @@ func (x *exchange) serve() {
 	}
 	rt := &p.routes[idx]
 	x.routeMetrics = rt.metrics
+	if rt.stale != nil {
+		if key, ok := stale.Key(r); ok {
+			x.staleKey, x.stale = key, rt.stale
+		}
+	}
 	x.entry.Route = rt.name
 	x.entry.Upstream = rt.pool.Name()
 	if fe := rt.policy.Check(x.client, x.entry.Start); fe != nil {
@@ -494,6 +515,22 @@ func (x *exchange) relay(resp *transport.Response) {
 	// does not send its next request on it.
 	closeAfter := x.upload != nil && x.r.ProtoMajor == 1 && !x.upload.done.Load()
 	x.entry.Status = resp.Status
+	if x.stale != nil {
+		// An upstream's own 500, 502, 503 or 504 is replaced by the kept
+		// response too (RFC 5861 §4).
+		if resp.Status >= 500 && resp.Status <= 504 {
+			if kept := x.kept(); kept != nil {
+				resp.Body.Close()
+				if framing != h1.NoBody {
+					x.target.Report(failure.None, resp.Status)
+				}
+				x.entry.Details = "upstream answered " + strconv.Itoa(resp.Status)
+				x.serveKept(kept, proxystatus.AppendReceived(nil, x.p.name, resp.Status))
+				return
+			}
+		}
+		x.startKeeping(resp, framing)
+	}
 	detail := x.detail()
 	// A 5xx gains portico's Proxy-Status member, and members from proxies
 	// behind portico are cut to what this client may see: both through the
@@ -514,6 +551,7 @@ func (x *exchange) relay(resp *transport.Response) {
 		return
 	}
 	if err := x.copyBody(resp.Body); err != nil {
+		x.keeping = nil
 		// Closing first ends any upload still running, so the log line
 		// counts the bytes that really went up.
 		resp.Body.Close()
@@ -524,6 +562,7 @@ func (x *exchange) relay(resp *transport.Response) {
 		return
 	}
 	x.target.Report(failure.None, resp.Status)
+	x.finishKeeping(resp)
 	if trailers := resp.Body.Trailers(); len(trailers) > 0 {
 		h := x.w.Header()
 		for _, f := range trailers {
@@ -604,6 +643,37 @@ func clientWriteError(err error) error {
 	return errClientGone
 }
 
+// startKeeping begins keeping resp's body, for the route's store, when
+// resp may be kept and its body fits.
+func (x *exchange) startKeeping(resp *transport.Response, framing h1.Framing) {
+	if framing == h1.NoBody || framing == h1.Tunnel || resp.ContentLength > x.stale.MaxBody() {
+		return
+	}
+	until, ok := x.stale.Keepable(resp.Status, resp.Fields, time.Now())
+	if !ok {
+		return
+	}
+	x.keepUntil = until
+	x.keeping = make([]byte, 0, max(0, min(resp.ContentLength, x.stale.MaxBody())))
+}
+
+// finishKeeping stores a body kept whole, with resp's head. The fields are
+// copied: the response's own slice is reused once it is released.
+func (x *exchange) finishKeeping(resp *transport.Response) {
+	if x.keeping == nil || len(resp.Body.Trailers()) > 0 {
+		return
+	}
+	x.stale.Put(x.staleKey, &stale.Response{
+		Status: resp.Status,
+		Reason: resp.Reason,
+		Fields: slices.Clone(resp.Fields),
+		Body:   x.keeping,
+		Stored: time.Now(),
+		Until:  x.keepUntil,
+	})
+	x.keeping = nil
+}
+
 // copyBody streams the body to the client. Whenever the upstream has no
 // more bytes ready, what was received is flushed, so streamed responses
 // (server-sent events, long polls) reach the client as they arrive.
@@ -615,6 +685,13 @@ func (x *exchange) copyBody(body *transport.Body) error {
 		if len(p) > 0 {
 			if _, err := x.w.Write(p); err != nil {
 				return clientWriteError(err)
+			}
+			if x.keeping != nil {
+				if int64(len(x.keeping)+len(p)) > x.stale.MaxBody() {
+					x.keeping = nil
+				} else {
+					x.keeping = append(x.keeping, p...)
+				}
 			}
 			x.entry.BytesOut += int64(len(p))
 			if rerr == nil && !body.Buffered() {
@@ -668,12 +745,78 @@ func (x *exchange) fail(err error) {
 	}
 	fe := x.record(err)
 	x.entry.Status = fe.Status()
+	var kept *stale.Response
+	if replaceable(fe.Status(), fe.Class) {
+		kept = x.kept()
+	}
+	if kept != nil {
+		x.entry.Status = kept.Status
+	}
 	if x.targetMetrics != nil {
 		x.targetMetrics.Fail(x.failureRecord(fe))
 	} else {
 		x.routeMetrics.Fail(x.failureRecord(fe))
 	}
+	if kept != nil {
+		x.serveKept(kept, proxystatus.AppendMember(nil, x.p.name, fe, x.detail()))
+		return
+	}
 	x.entry.BytesOut += int64(x.p.errors.Write(x.w, x.r, fe, x.entry.RequestID, x.detail()))
+}
+
+// replaceable reports whether a failure answered with status may be
+// replaced by a kept response: a 502, 503 or 504 saying the upstream
+// cannot serve now, but not a proxy loop, nor maintenance, which an
+// operator chose.
+func replaceable(status int, class failure.Class) bool {
+	return status >= 502 && status <= 504 &&
+		class != failure.ProxyLoopDetected && class != failure.ProxyInternalResponse
+}
+
+// kept returns the response kept for this request if it may still serve,
+// or nil.
+func (x *exchange) kept() *stale.Response {
+	if x.stale == nil || x.wroteHead {
+		return nil
+	}
+	kept, ok := x.stale.Get(x.staleKey, time.Now())
+	if !ok {
+		return nil
+	}
+	return kept
+}
+
+// serveKept answers with a kept response in place of a failure, which
+// member (portico's Proxy-Status member) names; the log keeps the
+// failure's cause and says what was served.
+func (x *exchange) serveKept(kept *stale.Response, member []byte) {
+	h := x.w.Header()
+	values := copyResponseHeader(h, kept.Fields, 5)
+	proxystatus.Reduce(h, x.detail())
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = append(prior, x.p.via)
+	} else {
+		values = setValue(h, "Via", x.p.via, values)
+	}
+	values = setValue(h, "X-Request-Id", x.entry.RequestID, values)
+	age := max(0, int64(time.Since(kept.Stored)/time.Second))
+	values = setValue(h, "Age", strconv.FormatInt(age, 10), values)
+	setValue(h, "Content-Length", strconv.Itoa(len(kept.Body)), values)
+	if len(member) > 0 {
+		proxystatus.Append(h, string(member))
+	}
+	x.entry.Status = kept.Status
+	x.entry.Details += "; answered with a kept response " + strconv.FormatInt(age, 10) + "s old (stale_if_error)"
+	if rw, ok := x.w.(reasonWriter); ok {
+		rw.WriteHeaderReason(kept.Status, kept.Reason)
+	} else {
+		x.w.WriteHeader(kept.Status)
+	}
+	x.wroteHead = true
+	if x.r.Method != http.MethodHead {
+		n, _ := x.w.Write(kept.Body)
+		x.entry.BytesOut += int64(n)
+	}
 }
 
 // record puts a failure's cause in the log entry.
