@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-proxy/portico/internal/config"
@@ -157,6 +158,7 @@ Try:
   curl -i %[1]s/                        # balanced over app-1 and app-2 (weights 1:2)
   curl -i %[1]s/demo/fail/refused       # 502 connection_refused
   curl -i %[1]s/demo/retry              # 200: a refused target, retried on app-1 (see the dashboard)
+  curl -i %[1]s/demo/stale              # twice: the app's 503 is answered for with the kept 200
   curl -i %[1]s/demo/fail/timeout       # 504 connection_read_timeout after 3s
   curl -i %[1]s/demo/fail/garbage       # 502 http_protocol_error
   curl -i %[1]s/demo/fail/dns           # 502 dns_error, rcode NXDOMAIN
@@ -172,6 +174,7 @@ Press Ctrl-C to stop.
 // Failures lists the demo's paths with the answer each gives, for the
 // /demo/ page.
 var Failures = []struct{ Path, Answer, How string }{
+	{"/demo/stale", "200 every time: every second request the app answers 503, and the kept response stands in (Age, Proxy-Status received-status=503)", ""},
 	{"/demo/retry", "200 every time: half the requests meet a refusing target and are retried on app-1 (the log says attempts 2)", ""},
 	{"/demo/fail/refused", "502 connection_refused", ""},
 	{"/demo/fail/connect-timeout", "504 connection_timeout", ""},
@@ -230,6 +233,18 @@ func startApp(name string) (addr string, closeFn func() error, err error) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Not shown: destination_ip_unroutable (needs a network route that fails)")
 		fmt.Fprintln(w, "and proxy_internal_error (needs a bug).")
+	})
+	// Every second request here fails, so that a route with
+	// stale_if_error has something to answer for.
+	var staleCalls atomic.Int64
+	mux.HandleFunc("/demo/stale", func(w http.ResponseWriter, r *http.Request) {
+		if staleCalls.Add(1)%2 == 0 {
+			http.Error(w, "every second request fails here", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=0")
+		fmt.Fprintf(w, "fresh from %s at %s\n", name, time.Now().UTC().Format(time.TimeOnly))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
