@@ -6,12 +6,10 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,11 +58,11 @@ type Gateway struct {
 	metrics *metrics.Metrics
 	current atomic.Pointer[generation]
 
-	reloadMu  sync.Mutex // serialises reloads
-	listeners []net.Listener
-	server    *server.Server
-	admin     *http.Server
-	adminLn   net.Listener
+	reloadMu sync.Mutex // serialises reloads
+	// bound holds the listeners, which a reload may change.
+	bound  listeners
+	server *server.Server
+	admin  *http.Server
 }
 
 // generation is one configuration's proxy and what it owns. It is retired
@@ -120,35 +118,15 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.current.Store(gen)
-	for _, addr := range cfg.Listen {
-		ln, err := clientListen.Listen(context.Background(), "tcp", addr)
-		if err != nil {
-			g.closeListeners()
-			gen.close()
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		g.listeners = append(g.listeners, ln)
+	g.bound.init()
+	commit, err := g.bound.bind(cfg)
+	if err != nil {
+		gen.close()
+		return nil, err
 	}
-	if cfg.Admin != "" {
-		ln, err := net.Listen("tcp", cfg.Admin)
-		if err != nil {
-			g.closeListeners()
-			gen.close()
-			return nil, fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
-		}
-		g.adminLn = ln
-	}
+	commit()
 	g.newServers(cfg)
 	return g, nil
-}
-
-func (g *Gateway) closeListeners() {
-	for _, ln := range g.listeners {
-		ln.Close()
-	}
-	if g.adminLn != nil {
-		g.adminLn.Close()
-	}
 }
 
 // build makes a generation for cfg.
@@ -182,25 +160,11 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 
 // Addrs returns the addresses the gateway listens on, in configuration
 // order.
-func (g *Gateway) Addrs() []net.Addr {
-	out := make([]net.Addr, len(g.listeners))
-	for i, ln := range g.listeners {
-		out[i] = ln.Addr()
-	}
-	return out
-}
+func (g *Gateway) Addrs() []net.Addr { return g.bound.clientAddrs() }
 
 // AdminAddr returns the admin API's address, or nil when it is off.
-func (g *Gateway) AdminAddr() net.Addr {
-	if g.adminLn == nil {
-		return nil
-	}
-	return g.adminLn.Addr()
-}
+func (g *Gateway) AdminAddr() net.Addr { return g.bound.adminAddr() }
 
-// ServeHTTP serves r with the current generation. A generation in use is
-// never closed: the count taken here keeps it alive until r is done, even
-// when a reload retires it meanwhile.
 // clientListen opens the client listeners. Accepted connections get no
 // TCP keep-alive probes: the idle timeout already ends silent connections,
 // and turning the probes on costs four system calls per connection.
@@ -238,9 +202,9 @@ func (g *Gateway) newServers(cfg *config.Config) {
 		SendTimeout:       g.opts.SendTimeout,
 		Log:               g.opts.Log,
 	})
-	if g.adminLn != nil {
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: readHeaderTimeout}
-	}
+	// The admin server exists even while no address is configured, so a
+	// reload can give it one.
+	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: readHeaderTimeout}
 }
 
 // requestError answers a request the server could not read, with the
@@ -251,29 +215,11 @@ func (g *Gateway) requestError(w http.ResponseWriter, r *http.Request, fe *failu
 	gen.proxy.RequestError(w, r, fe)
 }
 
-// Serve answers on every listener until Shutdown. It returns the first
-// listener error other than a shutdown.
+// Serve answers on every listener, those a reload adds included, until
+// Shutdown. It returns the first error that stops a listener other than a
+// shutdown or a reload.
 func (g *Gateway) Serve() error {
-	errc := make(chan error, len(g.listeners)+1)
-	for _, ln := range g.listeners {
-		go func() { errc <- g.server.Serve(ln) }()
-	}
-	if g.admin != nil {
-		go func() { errc <- g.admin.Serve(g.adminLn) }()
-	}
-	for range len(g.listeners) + btoi(g.admin != nil) {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	return nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return g.bound.serve(g.server.Serve, g.admin.Serve)
 }
 
 // Reload loads the configuration again and swaps it in: new requests use
@@ -294,14 +240,20 @@ func (g *Gateway) reload() error {
 		return err
 	}
 	old := g.current.Load()
-	if !slices.Equal(cfg.Listen, old.cfg.Listen) || cfg.Admin != old.cfg.Admin {
-		return errors.New("listen and admin addresses change only on restart; configuration not reloaded")
-	}
-	gen, err := g.build(cfg)
+	// New addresses are bound first, so that one already taken refuses
+	// the whole reload; addresses dropped close once the new
+	// configuration serves.
+	commit, err := g.bound.bind(cfg)
 	if err != nil {
 		return err
 	}
+	gen, err := g.build(cfg)
+	if err != nil {
+		g.bound.abandon()
+		return err
+	}
 	g.current.Store(gen)
+	commit()
 	old.retire()
 	return nil
 }
@@ -312,15 +264,13 @@ func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
 // Shutdown drains: listeners close at once, idle connections close, and
 // in-flight requests finish until ctx ends, after which the rest are cut.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.bound.stop()
 	var wg sync.WaitGroup
 	var forced atomic.Bool
 	servers := []interface {
 		Shutdown(context.Context) error
 		Close() error
-	}{g.server}
-	if g.admin != nil {
-		servers = append(servers, g.admin)
-	}
+	}{g.server, g.admin}
 	for _, srv := range servers {
 		wg.Add(1)
 		go func() {

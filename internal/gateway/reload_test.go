@@ -278,3 +278,92 @@ func TestShutdownCutsTunnelsAfterGrace(t *testing.T) {
 		t.Fatalf("reading the cut tunnel: %v, want its end", err)
 	}
 }
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestReloadRebindsListeners: a reload that adds, drops or moves listen
+// and admin addresses takes effect without a restart; connections on a
+// dropped address finish their requests; an address already taken
+// refuses the reload and changes nothing.
+func TestReloadRebindsListeners(t *testing.T) {
+	app := startFault(t, faults.OK)
+	a, b, adminA, adminB := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	config := func(listen, admin string) string {
+		return "listen: [" + listen + "]\nadmin: \"" + admin + "\"\n" +
+			"upstreams:\n  app:\n    targets: [\"" + app.URL() + "\"]\nroutes:\n  - upstream: app\n"
+	}
+	h := startGateway(t, config(`"`+a+`"`, adminA), nil)
+	// Each check opens a new connection: one kept from before would
+	// outlive its listener, by design.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	answers := func(addr string) bool {
+		resp, err := fresh.Get("http://" + addr + "/")
+		if err != nil {
+			return false
+		}
+		readBody(t, resp)
+		return true
+	}
+	kept, err := net.Dial("tcp", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	keptReader := bufio.NewReader(kept)
+	onKept := func() error {
+		io.WriteString(kept, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+		resp, err := http.ReadResponse(keptReader, nil)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := onKept(); err != nil {
+		t.Fatal(err)
+	}
+
+	h.setConfig(config(`"`+a+`", "`+b+`"`, adminA), nil)
+	if err := h.g.Reload(); err != nil {
+		t.Fatalf("reload adding %s: %v", b, err)
+	}
+	if !answers(a) || !answers(b) {
+		t.Fatalf("after adding %s: %s answers %v, %s answers %v; want both", b, a, answers(a), b, answers(b))
+	}
+
+	h.setConfig(config(`"`+b+`"`, adminB), nil)
+	if err := h.g.Reload(); err != nil {
+		t.Fatalf("reload dropping %s and moving the admin API: %v", a, err)
+	}
+	if answers(a) || !answers(b) {
+		t.Errorf("after dropping %s: it answers %v, %s answers %v; want only %s", a, answers(a), b, answers(b), b)
+	}
+	if err := onKept(); err != nil {
+		t.Errorf("a connection accepted on the dropped address: %v, want it still served", err)
+	}
+	if answers(adminA) || !answers(adminB) {
+		t.Errorf("admin API on %s %v, on %s %v; want it moved", adminA, answers(adminA), adminB, answers(adminB))
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	h.setConfig(config(`"`+b+`", "`+taken.Addr().String()+`"`, adminB), nil)
+	if err := h.g.Reload(); err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Errorf("reload onto a taken address: %v, want an error naming it", err)
+	}
+	if !answers(b) || len(h.g.Addrs()) != 1 {
+		t.Errorf("after the refused reload: %s answers %v, addresses %v; want the previous ones", b, answers(b), h.g.Addrs())
+	}
+}
