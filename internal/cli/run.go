@@ -98,7 +98,7 @@ func reloadLoop(g *gateway.Gateway, reloads <-chan struct{}, log *slog.Logger, s
 			printLoadError(stderr, err)
 			continue
 		}
-		log.Info("configuration reloaded")
+		log.Info("configuration reloaded", "listen", fmt.Sprint(g.Addrs()), "admin", fmt.Sprint(g.AdminAddr()))
 	}
 }
 
