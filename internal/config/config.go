@@ -135,6 +135,9 @@ type Limits struct {
 	ResponseHeaderBytes int
 	// ResponseBodyBytes bounds a response body; 0 (default) is no limit.
 	ResponseBodyBytes int64
+	// RequestBodyBytes bounds a client's request body; past it the answer
+	// is 413. 0 (default) is no limit.
+	RequestBodyBytes int64
 }
 
 // Upstream is one pool of targets.

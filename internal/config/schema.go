@@ -180,6 +180,11 @@ var limitsKeys = keyTable[*Limits]{
 			l.ResponseBodyBytes = n
 		}
 	},
+	"request_body_bytes": func(d *decoder, v value, l *Limits) {
+		if n, ok := d.size(v, true, math.MaxInt64); ok {
+			l.RequestBodyBytes = n
+		}
+	},
 }
 
 // setIntSize decodes a header limit: at least one byte, and at most 2GiB so

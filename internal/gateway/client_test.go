@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +212,46 @@ routes:
 	readBody(t, resp)
 	if resp.StatusCode != 502 || !strings.Contains(resp.Header.Get("Proxy-Status"), "error=connection_refused") {
 		t.Errorf("over HTTP/2: %d %q", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+	}
+}
+
+// TestRequestBodyLimit: a body over limits.request_body_bytes is answered
+// 413: at once, without the upstream, when its Content-Length says so; as
+// soon as it grows past the limit when it streams chunked.
+func TestRequestBodyLimit(t *testing.T) {
+	var requests atomic.Int64
+	addr := startRawUpstream(t, func(c net.Conn, req *http.Request) {
+		requests.Add(1)
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	h := startGateway(t, upstreamConfig("http://"+addr, "")+"limits: {request_body_bytes: 1KiB}\n", nil)
+	post := func(body io.Reader, length int64) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.URL+"/", body)
+		req.ContentLength = length
+		return h.do(req)
+	}
+
+	resp := post(strings.NewReader(strings.Repeat("x", 1024)), 1024)
+	if readBody(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a body of exactly the limit: %d, want 200", resp.StatusCode)
+	}
+	before := requests.Load()
+	resp = post(strings.NewReader(strings.Repeat("x", 1025)), 1025)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(resp.Header.Get("Proxy-Status"), "http_request_error") {
+		t.Errorf("Content-Length over the limit: %d %q, want 413 http_request_error", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+	}
+	if requests.Load() != before {
+		t.Error("the upstream was asked although Content-Length was over the limit")
+	}
+	// Chunked: the length is known only as it streams.
+	resp = post(io.MultiReader(strings.NewReader(strings.Repeat("x", 800)), strings.NewReader(strings.Repeat("y", 800))), -1)
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a chunked body growing past the limit: %d, want 413", resp.StatusCode)
 	}
 }

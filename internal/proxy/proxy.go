@@ -334,6 +334,10 @@ func (x *exchange) serve() {
 		x.fail(fe)
 		return
 	}
+	if limit := p.cfg.Limits.RequestBodyBytes; limit > 0 && r.ContentLength > limit {
+		x.fail(bodyTooLarge(limit, "of "+strconv.FormatInt(r.ContentLength, 10)+" bytes"))
+		return
+	}
 	release, err := rt.pool.Admit()
 	if err != nil {
 		x.fail(err)
@@ -444,7 +448,7 @@ func (x *exchange) upstreamRequest(rt *route, upgrade string) *transport.Request
 		ContentLength: r.ContentLength,
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		x.uploadReader = countingReader{r: r.Body, n: &x.entry.BytesIn}
+		x.uploadReader = countingReader{r: r.Body, n: &x.entry.BytesIn, limit: x.p.cfg.Limits.RequestBodyBytes}
 		x.upload = &x.uploadReader
 		treq.Body = x.upload
 		// The body streams upstream while the response streams back; by
@@ -708,7 +712,10 @@ func (x *exchange) fail(err error) {
 		x.entry.Details = errClientGone.Error()
 		return
 	}
-	if errors.Is(err, transport.ErrClientBody) {
+	switch {
+	case errors.Is(err, errRequestBodyTooLarge):
+		err = bodyTooLarge(x.p.cfg.Limits.RequestBodyBytes, "stream")
+	case errors.Is(err, transport.ErrClientBody):
 		err = failure.New(failure.HTTPRequestError, failure.PhaseWriteRequest, err)
 	}
 	fe := x.record(err)
@@ -772,13 +779,32 @@ type countingReader struct {
 	r    io.Reader
 	n    *int64
 	done atomic.Bool
+	// limit, when more than 0, is the most it lets through
+	// (limits.request_body_bytes): past it, reads fail.
+	limit int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	*c.n += int64(n)
+	if c.limit > 0 && *c.n > c.limit {
+		c.done.Store(true)
+		return 0, errRequestBodyTooLarge
+	}
 	if err != nil {
 		c.done.Store(true)
 	}
 	return n, err
+}
+
+// errRequestBodyTooLarge is a request body that grew past
+// limits.request_body_bytes while it streamed.
+var errRequestBodyTooLarge = errors.New("request body exceeds limits.request_body_bytes")
+
+// bodyTooLarge is the failure for a request body over limit bytes.
+func bodyTooLarge(limit int64, cause string) *failure.Error {
+	fe := failure.Newf(failure.HTTPRequestError, failure.PhaseReadRequest,
+		"request body "+cause+" exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes (limits.request_body_bytes)")
+	fe.StatusCode = http.StatusRequestEntityTooLarge
+	return fe
 }

@@ -50,6 +50,7 @@ var explanations = map[failure.Class]explanation{
 // status (failure.Error.StatusCode), where the status changes the story.
 var statusExplanations = map[statusKey]explanation{
 	{failure.HTTPRequestError, http.StatusRequestHeaderFieldsTooLarge}: {"Request headers too large", "The request's headers are larger than this service accepts, so it was not passed on."},
+	{failure.HTTPRequestError, http.StatusRequestEntityTooLarge}:       {"Request too large", "The request's body is larger than this service accepts, so it was not passed on whole."},
 	{failure.HTTPRequestDenied, http.StatusTooManyRequests}:            {"Too many requests", "Too many requests came from you in a short time, so this one was not passed on."},
 }
 
@@ -64,7 +65,8 @@ func Explain(c failure.Class) string { return explain(c, 0).message }
 
 // ExplainStatus is Explain for a failure answered with the given status,
 // which changes the sentence where one class has several statuses (429 for a
-// rate limit, 431 for oversize request headers).
+// rate limit, 413 for an oversize request body, 431 for oversize request
+// headers).
 func ExplainStatus(c failure.Class, status int) string { return explain(c, status).message }
 
 func explain(c failure.Class, status int) explanation {

@@ -389,7 +389,8 @@ func TestStatusCodeOverrides(t *testing.T) {
 	}{
 		{"oversize request headers", &failure.Error{Class: failure.HTTPRequestError, StatusCode: 431}, 431, "Request headers too large"},
 		{"rate limit", &failure.Error{Class: failure.HTTPRequestDenied, StatusCode: 429}, 429, "Too many requests"},
-		{"unplanned override", &failure.Error{Class: failure.HTTPRequestError, StatusCode: 413}, 413, "Bad request"},
+		{"oversize request body", &failure.Error{Class: failure.HTTPRequestError, StatusCode: 413}, 413, "Request too large"},
+		{"unplanned override", &failure.Error{Class: failure.HTTPRequestError, StatusCode: 414}, 414, "Bad request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -111,6 +111,17 @@ var entries = map[int]entry{
 		},
 		extra: []failure.Class{failure.HTTPRequestDenied},
 	},
+	http.StatusRequestEntityTooLarge: {
+		spec:    "RFC 9110 §15.5.14",
+		meaning: "The server refuses the request because its content is larger than it is willing or able to process.",
+		sentBy:  "The first server on the path with a smaller body limit: portico's limits.request_body_bytes, or the application's own.",
+		causes: []string{
+			"an upload larger than the service accepts",
+			"a client sending a file where a reference was expected",
+			"a body limit set lower on one hop than on the others",
+		},
+		extra: []failure.Class{failure.HTTPRequestError},
+	},
 	http.StatusRequestHeaderFieldsTooLarge: {
 		spec:    "RFC 6585 §5",
 		meaning: "The server will not process the request because its header fields, one of them or all together, are too large.",

@@ -18,6 +18,7 @@ func TestEveryStatusPorticoSendsHasAnEntry(t *testing.T) {
 		// status.
 		http.StatusTooManyRequests:             true,
 		http.StatusRequestHeaderFieldsTooLarge: true,
+		http.StatusRequestEntityTooLarge:       true,
 	}
 	for _, class := range failure.Classes() {
 		code := class.Status()
@@ -48,6 +49,7 @@ func TestOverriddenStatusesListTheirClass(t *testing.T) {
 	for code, class := range map[int]failure.Class{
 		http.StatusTooManyRequests:             failure.HTTPRequestDenied,
 		http.StatusRequestHeaderFieldsTooLarge: failure.HTTPRequestError,
+		http.StatusRequestEntityTooLarge:       failure.HTTPRequestError,
 	} {
 		c, _ := statuscode.Lookup(code)
 		if len(c.ErrorTypes) != 1 || c.ErrorTypes[0].Class != class {
@@ -63,6 +65,7 @@ var goConstants = map[string]int{
 	"http.StatusForbidden":                   http.StatusForbidden,
 	"http.StatusNotFound":                    http.StatusNotFound,
 	"http.StatusTooManyRequests":             http.StatusTooManyRequests,
+	"http.StatusRequestEntityTooLarge":       http.StatusRequestEntityTooLarge,
 	"http.StatusRequestHeaderFieldsTooLarge": http.StatusRequestHeaderFieldsTooLarge,
 	"http.StatusInternalServerError":         http.StatusInternalServerError,
 	"http.StatusBadGateway":                  http.StatusBadGateway,
