@@ -175,14 +175,23 @@ func recentFailures(fs []metrics.Failure) []failureView {
 // carry user information, and TLS settings name files, not keys.
 type configView struct {
 	// Path is the file the configuration came from, "" when embedded.
-	Path            string         `json:"path"`
-	Listen          []string       `json:"listen"`
-	Admin           string         `json:"admin"`
+	Path   string   `json:"path"`
+	Listen []string `json:"listen"`
+	Admin  string   `json:"admin"`
+	// TLSListen holds the HTTPS addresses, TLSCertificates the files of
+	// the certificates they present; both empty when HTTPS is off.
+	TLSListen       []string       `json:"tls_listen"`
+	TLSCertificates []certFiles    `json:"tls_certificates"`
 	ProxyName       string         `json:"proxy_name"`
 	ProxyStatus     string         `json:"proxy_status"`
 	TrustedNetworks []string       `json:"trusted_networks"`
 	Upstreams       []upstreamConf `json:"upstreams"`
 	Routes          []routeConf    `json:"routes"`
+}
+
+type certFiles struct {
+	Cert string `json:"cert_file"`
+	Key  string `json:"key_file"`
 }
 
 type upstreamConf struct {
@@ -226,6 +235,13 @@ func configSummary(c *config.Config) configView {
 	}
 	for i, n := range c.TrustedNetworks {
 		v.TrustedNetworks[i] = n.String()
+	}
+	v.TLSListen, v.TLSCertificates = []string{}, []certFiles{}
+	if c.TLS != nil {
+		v.TLSListen = c.TLS.Listen
+		for _, f := range c.TLS.Files {
+			v.TLSCertificates = append(v.TLSCertificates, certFiles{f.Cert, f.Key})
+		}
 	}
 	for i, u := range c.Upstreams {
 		uc := upstreamConf{

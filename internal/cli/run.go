@@ -64,7 +64,7 @@ func serve(ctx context.Context, o gateway.Options, stderr io.Writer, started fun
 	if started != nil {
 		started(g)
 	}
-	o.Log.Info("portico serving", "listen", fmt.Sprint(g.Addrs()), "admin", fmt.Sprint(g.AdminAddr()))
+	o.Log.Info("portico serving", "listen", fmt.Sprint(g.Addrs()), "tls_listen", fmt.Sprint(g.TLSAddrs()), "admin", fmt.Sprint(g.AdminAddr()))
 
 	reloads := make(chan struct{}, 1)
 	go reloadLoop(g, reloads, o.Log, stderr)
@@ -98,7 +98,7 @@ func reloadLoop(g *gateway.Gateway, reloads <-chan struct{}, log *slog.Logger, s
 			printLoadError(stderr, err)
 			continue
 		}
-		log.Info("configuration reloaded", "listen", fmt.Sprint(g.Addrs()), "admin", fmt.Sprint(g.AdminAddr()))
+		log.Info("configuration reloaded", "listen", fmt.Sprint(g.Addrs()), "tls_listen", fmt.Sprint(g.TLSAddrs()), "admin", fmt.Sprint(g.AdminAddr()))
 	}
 }
 

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"net/url"
 	"time"
@@ -58,6 +59,9 @@ type Config struct {
 	// Admin is the admin API's listen address (host:port); "" (the
 	// default) means off. It is never one of Listen.
 	Admin string
+	// TLS serves clients HTTPS on its own addresses; nil (the default)
+	// serves none.
+	TLS *ServerTLS
 
 	// ProxyStatus is the mode for clients outside TrustedNetworks (default
 	// error); ProxyStatusSet is true when the file set it explicitly, in
@@ -223,6 +227,26 @@ type Outlier struct {
 	// EjectFor is how long a first ejection lasts (default 30s; more than
 	// 0).
 	EjectFor time.Duration
+}
+
+// ServerTLS is HTTPS for clients: the addresses it is served on and the
+// certificates it presents.
+type ServerTLS struct {
+	// Listen holds the HTTPS addresses (host:port), at least one, none of
+	// them a plain listen address or the admin one.
+	Listen []string
+	// Certificates are loaded when the file is; each is presented to the
+	// clients whose server name (SNI) it is valid for, and the first to
+	// the others.
+	Certificates []tls.Certificate
+	// Files name the certificate and key files, in the same order.
+	Files []CertificateFiles
+}
+
+// CertificateFiles are the PEM files of one certificate.
+type CertificateFiles struct {
+	// Cert holds the certificate chain, leaf first; Key its private key.
+	Cert, Key string
 }
 
 // StaleIfError configures a route's store of last good responses, served

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"crypto/tls"
 	"fmt"
 	"math"
 	"net/netip"
@@ -22,6 +23,8 @@ type configDraft struct {
 	cfg       *Config
 	listenPos map[string]Pos
 	adminPos  Pos
+	// tlsListenPos is where each tls.listen address is written.
+	tlsListenPos map[string]Pos
 	// upstreamNames holds every upstream named in the file, valid or not,
 	// so that a broken upstream does not also make its routes fail.
 	upstreamNames []string
@@ -81,6 +84,7 @@ var configKeys = keyTable[*configDraft]{
 		decodeKeys(d, v, targetPolicyKeys, c)
 	},
 	"resolvers": decodeResolvers,
+	"tls":       decodeServerTLS,
 	"resolve_timeout": func(d *decoder, v value, c *configDraft) {
 		d.setPositiveDuration(v, &c.cfg.ResolveTimeout)
 	},
@@ -145,6 +149,89 @@ func decodeListen(d *decoder, v value, c *configDraft) {
 		}
 		c.cfg.Listen = append(c.cfg.Listen, addr)
 	}
+}
+
+// decodeServerTLS decodes tls: the HTTPS addresses and the certificates,
+// which are loaded now so that a bad file is refused with its position.
+func decodeServerTLS(d *decoder, v value, c *configDraft) {
+	t := &ServerTLS{}
+	errorsBefore := len(d.errs)
+	if !decodeKeys(d, v, serverTLSKeys, &serverTLSDraft{tls: t, c: c}, "listen", "certificates") || len(d.errs) > errorsBefore {
+		return
+	}
+	c.cfg.TLS = t
+}
+
+// serverTLSDraft is a tls mapping being decoded.
+type serverTLSDraft struct {
+	tls *ServerTLS
+	c   *configDraft
+}
+
+var serverTLSKeys = keyTable[*serverTLSDraft]{
+	"listen": func(d *decoder, v value, s *serverTLSDraft) {
+		items := []value{v}
+		if _, isList := v.node.(*ast.SequenceNode); isList {
+			items, _ = d.list(v, v.path)
+		}
+		if len(items) == 0 {
+			d.errorf(v.pos(), "%s must name at least one address", v.label())
+		}
+		s.c.tlsListenPos = map[string]Pos{}
+		for _, item := range items {
+			addr, ok := d.hostPort(item)
+			if !ok {
+				continue
+			}
+			if first, dup := s.c.tlsListenPos[addr]; dup {
+				d.errorf(item.pos(), "%s %q is already listed on line %d", v.label(), addr, first.Line)
+				continue
+			}
+			if !strings.HasSuffix(addr, ":0") {
+				s.c.tlsListenPos[addr] = item.pos()
+			}
+			s.tls.Listen = append(s.tls.Listen, addr)
+		}
+	},
+	"certificates": func(d *decoder, v value, s *serverTLSDraft) {
+		items, _ := d.list(v, v.path)
+		if len(items) == 0 {
+			d.errorf(v.pos(), "%s must list at least one certificate", v.label())
+		}
+		for _, item := range items {
+			var files CertificateFiles
+			var certAt, keyAt value
+			if !decodeKeys(d, item, certificateKeys, &certificateDraft{files: &files, certAt: &certAt, keyAt: &keyAt}, "cert_file", "key_file") || files.Cert == "" || files.Key == "" {
+				continue
+			}
+			cert, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+			if err != nil {
+				d.errorf(certAt.pos(), "%s: %v", item.label(), err)
+				continue
+			}
+			s.tls.Certificates = append(s.tls.Certificates, cert)
+			s.tls.Files = append(s.tls.Files, files)
+		}
+	},
+}
+
+// certificateDraft is one item of tls.certificates being decoded.
+type certificateDraft struct {
+	files         *CertificateFiles
+	certAt, keyAt *value
+}
+
+var certificateKeys = keyTable[*certificateDraft]{
+	"cert_file": func(d *decoder, v value, c *certificateDraft) {
+		if file, ok := d.readableFile(v); ok {
+			c.files.Cert, *c.certAt = file.path, v
+		}
+	},
+	"key_file": func(d *decoder, v value, c *certificateDraft) {
+		if file, ok := d.readableFile(v); ok {
+			c.files.Key, *c.keyAt = file.path, v
+		}
+	},
 }
 
 var accessLogKeys = keyTable[*AccessLog]{
@@ -655,6 +742,14 @@ var rateLimitKeys = keyTable[*RateLimit]{
 func (c *configDraft) check(d *decoder) {
 	if first, clash := c.listenPos[c.cfg.Admin]; clash && c.cfg.Admin != "" {
 		d.errorf(c.adminPos, "admin %q is also a listen address, on line %d", c.cfg.Admin, first.Line)
+	}
+	for addr, at := range c.tlsListenPos {
+		switch first, clash := c.listenPos[addr]; {
+		case clash:
+			d.errorf(at, "tls.listen %q is also a listen address, on line %d", addr, first.Line)
+		case addr == c.cfg.Admin:
+			d.errorf(at, "tls.listen %q is also the admin address, on line %d", addr, c.adminPos.Line)
+		}
 	}
 	c.checkTargetPolicy(d)
 	firstRoute := map[[2]string]Pos{}

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -118,7 +119,7 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.current.Store(gen)
-	g.bound.init()
+	g.bound.init(g.serverTLS())
 	commit, err := g.bound.bind(cfg)
 	if err != nil {
 		gen.close()
@@ -160,10 +161,36 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 
 // Addrs returns the addresses the gateway listens on, in configuration
 // order.
-func (g *Gateway) Addrs() []net.Addr { return g.bound.clientAddrs() }
+func (g *Gateway) Addrs() []net.Addr { return g.bound.clientAddrs(false) }
+
+// TLSAddrs returns the HTTPS addresses (tls.listen), in configuration
+// order.
+func (g *Gateway) TLSAddrs() []net.Addr { return g.bound.clientAddrs(true) }
 
 // AdminAddr returns the admin API's address, or nil when it is off.
 func (g *Gateway) AdminAddr() net.Addr { return g.bound.adminAddr() }
+
+// serverTLS is the configuration of every HTTPS listener. Certificates
+// come from the generation serving, so a reload changes them for the next
+// handshake without touching a listener.
+func (g *Gateway) serverTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			t := g.current.Load().cfg.TLS
+			if t == nil || len(t.Certificates) == 0 {
+				return nil, errors.New("no certificate configured")
+			}
+			for i := range t.Certificates {
+				if hello.SupportsCertificate(&t.Certificates[i]) == nil {
+					return &t.Certificates[i], nil
+				}
+			}
+			return &t.Certificates[0], nil
+		},
+	}
+}
 
 // clientListen opens the client listeners. Accepted connections get no
 // TCP keep-alive probes: the idle timeout already ends silent connections,

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +13,7 @@ import (
 )
 
 // listeners are the gateway's bound addresses: the client listeners in
-// configuration order and the admin one. A reload binds what is new
+// configuration order (plain ones, then HTTPS ones) and the admin one. A reload binds what is new
 // before it takes effect and closes what was dropped after; addresses it
 // keeps keep their listener, so no connection notices.
 type listeners struct {
@@ -36,15 +37,20 @@ type listeners struct {
 	failed  chan error
 	stopped chan struct{}
 	stop1   sync.Once
+	// tls serves the HTTPS listeners.
+	tls *tls.Config
 }
 
-// bound is a listener and the address it was configured with.
+// bound is a listener and the address it was configured with; tls marks
+// an HTTPS one.
 type bound struct {
 	addr string
+	tls  bool
 	ln   net.Listener
 }
 
-func (l *listeners) init() {
+func (l *listeners) init(tlsConfig *tls.Config) {
+	l.tls = tlsConfig
 	l.retired = map[net.Listener]bool{}
 	l.failed = make(chan error, 1)
 	l.stopped = make(chan struct{})
@@ -58,16 +64,30 @@ func (l *listeners) bind(cfg *config.Config) (commit func(), err error) {
 	defer l.mu.Unlock()
 	p := &l.pending
 	p.client, p.admin, p.opened = nil, bound{}, nil
+	wanted := make([]bound, 0, len(cfg.Listen))
 	for _, addr := range cfg.Listen {
-		ln := l.find(addr)
-		if ln == nil {
-			if ln, err = clientListen.Listen(context.Background(), "tcp", addr); err != nil {
+		wanted = append(wanted, bound{addr: addr})
+	}
+	if cfg.TLS != nil {
+		for _, addr := range cfg.TLS.Listen {
+			wanted = append(wanted, bound{addr: addr, tls: true})
+		}
+	}
+	for _, b := range wanted {
+		b.ln = l.find(b.addr, b.tls)
+		if b.ln == nil {
+			ln, err := clientListen.Listen(context.Background(), "tcp", b.addr)
+			if err != nil {
 				l.closeOpened()
-				return nil, fmt.Errorf("listen on %s: %w", addr, err)
+				return nil, fmt.Errorf("listen on %s: %w", b.addr, err)
+			}
+			if b.tls {
+				ln = tls.NewListener(ln, l.tls)
 			}
 			p.opened = append(p.opened, ln)
+			b.ln = ln
 		}
-		p.client = append(p.client, bound{addr, ln})
+		p.client = append(p.client, b)
 	}
 	if cfg.Admin != "" {
 		ln := l.admin.ln
@@ -78,15 +98,15 @@ func (l *listeners) bind(cfg *config.Config) (commit func(), err error) {
 			}
 			p.opened = append(p.opened, ln)
 		}
-		p.admin = bound{cfg.Admin, ln}
+		p.admin = bound{addr: cfg.Admin, ln: ln}
 	}
 	return l.commit, nil
 }
 
-// find returns the client listener bound to addr, or nil.
-func (l *listeners) find(addr string) net.Listener {
+// find returns the client listener bound to addr, HTTPS or not, or nil.
+func (l *listeners) find(addr string, tls bool) net.Listener {
 	for _, b := range l.client {
-		if b.addr == addr {
+		if b.addr == addr && b.tls == tls {
 			return b.ln
 		}
 	}
@@ -128,15 +148,26 @@ func (l *listeners) commit() {
 	retire(l.admin.ln)
 	l.client, l.admin = l.pending.client, l.pending.admin
 	if l.serveClient != nil {
-		for _, ln := range l.pending.opened {
-			if ln == l.admin.ln {
-				l.start(ln, l.serveAdmin)
-			} else {
-				l.start(ln, l.serveClient)
+		for _, b := range l.client {
+			if l.opened(b.ln) {
+				l.start(b.ln, l.serveClient)
 			}
+		}
+		if l.admin.ln != nil && l.opened(l.admin.ln) {
+			l.start(l.admin.ln, l.serveAdmin)
 		}
 	}
 	l.pending.opened = nil
+}
+
+// opened reports whether bind opened ln.
+func (l *listeners) opened(ln net.Listener) bool {
+	for _, o := range l.pending.opened {
+		if o == ln {
+			return true
+		}
+	}
+	return false
 }
 
 // serve serves every listener, and those bound later, until stop; it
@@ -184,12 +215,16 @@ func (l *listeners) start(ln net.Listener, serve func(net.Listener) error) {
 // stop ends serve; the servers' own shutdown closes the listeners.
 func (l *listeners) stop() { l.stop1.Do(func() { close(l.stopped) }) }
 
-func (l *listeners) clientAddrs() []net.Addr {
+// clientAddrs returns the plain (tls false) or HTTPS client addresses,
+// in configuration order.
+func (l *listeners) clientAddrs(tls bool) []net.Addr {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]net.Addr, len(l.client))
-	for i, b := range l.client {
-		out[i] = b.ln.Addr()
+	out := []net.Addr{}
+	for _, b := range l.client {
+		if b.tls == tls {
+			out = append(out, b.ln.Addr())
+		}
 	}
 	return out
 }

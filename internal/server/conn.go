@@ -126,10 +126,23 @@ func (c *conn) serve() {
 	}
 	c.remoteAddr = c.nc.RemoteAddr().String()
 	if tc, ok := c.nc.(*tls.Conn); ok {
+		// A client that stalls its handshake is let go like one that
+		// stalls its request head.
+		c.deadlines.ExtendRead(c.s.o.ReadHeaderTimeout)
 		if err := tc.HandshakeContext(context.Background()); err != nil {
 			return
 		}
 		state := tc.ConnectionState()
+		if state.NegotiatedProtocol == "h2" {
+			// HTTP/2 over TLS (ALPN) is net/http's, as HTTP/2 with prior
+			// knowledge is; it keeps its own deadlines.
+			c.hijacked = true
+			c.deadlines.SetRead(time.Time{})
+			if !c.s.h2Conns.hand(tc) {
+				tc.Close()
+			}
+			return
+		}
 		c.tls = &state
 	}
 	timeout := c.s.o.ReadHeaderTimeout

@@ -64,6 +64,7 @@ func newHTTP2Server(o Options) *http.Server {
 	srv := &http.Server{Handler: o.Handler, IdleTimeout: o.IdleTimeout, ReadHeaderTimeout: o.ReadHeaderTimeout}
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP2(true)
 	srv.Protocols = &p
 	return srv
 }
