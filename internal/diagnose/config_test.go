@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,49 @@ routes:
 	r := cr.Targets[0]
 	if !r.Verdict.Healthy || !strings.HasSuffix(r.URL, "/healthz?deep=1") {
 		t.Errorf("checked %s, verdict %+v; want the health path asked for, and healthy", r.URL, r.Verdict)
+	}
+}
+
+// TestCheckConfigAppliesTargetPolicy: an address target_policy denies is
+// never connected to, by portico or by diagnose: a name that resolves only
+// to denied addresses is destination_ip_prohibited, and one that also
+// resolves to allowed addresses is checked on those, with a warning.
+func TestCheckConfigAppliesTargetPolicy(t *testing.T) {
+	s := start(t, faults.OK)
+	_, port, _ := strings.Cut(s.Addr(), ":")
+	dnsServer, err := faults.StartDNS(map[string]faults.DNSAnswer{
+		"metadata.test": {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}},
+		"mixed.test":    {Result: faults.DNSRecords, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsServer.Close() })
+	yaml := `
+target_policy: {deny: ["127.0.0.2"]}
+upstreams:
+  denied:
+    targets: ["http://metadata.test:` + port + `"]
+  mixed:
+    targets: ["http://mixed.test:` + port + `"]
+routes:
+  - upstream: denied
+`
+	cfg, err := config.Parse("portico.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(t, dnsServer.Addr())
+	o.IdleProbe = -1
+	cr, err := diagnose.CheckConfig(context.Background(), cfg, o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied, mixed := cr.Targets[0], cr.Targets[1]
+	if denied.Verdict.Type != "destination_ip_prohibited" || denied.TCP != nil {
+		t.Errorf("a name resolving only to a denied address: verdict %q, TCP step %+v; want destination_ip_prohibited and no connection", denied.Verdict.Type, denied.TCP)
+	}
+	if !mixed.Verdict.Healthy || mixed.TCP == nil || mixed.TCP.Connected != "127.0.0.1:"+port || len(mixed.DNS.Warnings) == 0 {
+		t.Errorf("a name resolving to a denied and an allowed address: verdict %+v, TCP %+v, DNS warnings %q; want the allowed one checked, with a warning", mixed.Verdict, mixed.TCP, mixed.DNS.Warnings)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -84,6 +85,9 @@ type ProxySettings struct {
 	ResponseHeader time.Duration
 	IdleTimeout    time.Duration
 	Limits         h1.Limits
+	// Prohibited is target_policy.deny: addresses portico never connects
+	// to, which diagnose does not connect to either.
+	Prohibited []netip.Prefix
 }
 
 // SettingsFor returns the settings of upstream u in cfg.
@@ -97,6 +101,7 @@ func SettingsFor(cfg *config.Config, u *config.Upstream) *ProxySettings {
 			HeaderSection: cfg.Limits.ResponseHeaderSectionBytes,
 			HeaderLine:    cfg.Limits.ResponseHeaderBytes,
 		},
+		Prohibited: cfg.TargetPolicy.Deny,
 	}
 }
 

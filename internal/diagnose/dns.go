@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -35,8 +36,21 @@ func (c *check) dns(ctx context.Context) bool {
 		return false
 	}
 	step.Source, step.Server = ans.Source, ans.Server
+	var denied []string
 	for _, a := range ans.Addrs {
+		if rule, ok := c.prohibited(a); ok {
+			denied = append(denied, a.String()+" (target_policy.deny "+rule.String()+")")
+			continue
+		}
 		step.Addresses = append(step.Addresses, a.String())
+	}
+	switch {
+	case len(denied) > 0 && len(step.Addresses) == 0:
+		step.fail(failure.Newf(failure.DestinationIPProhibited, failure.PhaseConnect,
+			c.t.Host+" resolves only to addresses portico may not connect to: "+strings.Join(denied, ", ")))
+		return false
+	case len(denied) > 0:
+		step.warn("portico skips " + strings.Join(denied, ", ") + " and uses only " + strings.Join(step.Addresses, ", "))
 	}
 	if ans.Source != resolve.SourceDNS {
 		return true
@@ -47,6 +61,16 @@ func (c *check) dns(ctx context.Context) bool {
 	step.Questions = askBoth(questionCtx, ans.Server, dns.Fqdn(strings.TrimSuffix(c.t.Host, ".")))
 	compareFamilies(step)
 	return true
+}
+
+// prohibited returns the target_policy.deny rule that covers a, if any.
+func (c *check) prohibited(a netip.Addr) (netip.Prefix, bool) {
+	for _, p := range c.d.proxy.Prohibited {
+		if p.Contains(a.Unmap()) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
 }
 
 // askBoth asks server the A and AAAA questions for fqdn in parallel.
