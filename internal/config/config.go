@@ -366,6 +366,9 @@ type Route struct {
 	// StaleIfError keeps the last good response to each storable GET, to
 	// answer with when the upstream fails; nil (the default) keeps none.
 	StaleIfError *StaleIfError
+	// HTTPSRedirect answers a request that did not come over HTTPS with a
+	// 308 to the same URL over HTTPS (default false); it needs tls.
+	HTTPSRedirect bool
 }
 
 // HasPolicy reports whether the route restricts who may use it or when:

@@ -617,6 +617,8 @@ type routeDraft struct {
 	route       *Route
 	upstreamPos Pos
 	invalid     bool
+	// redirectPos is where https_redirect is written.
+	redirectPos Pos
 }
 
 var routeKeys = keyTable[*routeDraft]{
@@ -681,6 +683,11 @@ var routeKeys = keyTable[*routeDraft]{
 	},
 	"maintenance_retry_after": func(d *decoder, v value, r *routeDraft) {
 		d.setDuration(v, &r.route.MaintenanceRetryAfter)
+	},
+	"https_redirect": func(d *decoder, v value, r *routeDraft) {
+		if on, ok := d.boolean(v); ok {
+			r.route.HTTPSRedirect, r.redirectPos = on, v.pos()
+		}
 	},
 	"stale_if_error": func(d *decoder, v value, r *routeDraft) {
 		st := &StaleIfError{MaxAge: 10 * time.Minute, MaxBytes: 64 << 20, MaxBody: 1 << 20}
@@ -758,6 +765,9 @@ func (c *configDraft) check(d *decoder) {
 		name := r.route.Upstream
 		if name != "" && !slices.Contains(c.upstreamNames, name) {
 			d.errorf(r.upstreamPos, "%s: upstream %q is not defined%s", scope, name, didYouMean(name, c.upstreamNames))
+		}
+		if r.route.HTTPSRedirect && c.cfg.TLS == nil {
+			d.errorf(r.redirectPos, "%s: https_redirect needs tls, the HTTPS listeners to redirect to", scope)
 		}
 		if r.invalid {
 			continue

@@ -127,3 +127,50 @@ func portOf(t *testing.T, a net.Addr) string {
 	}
 	return port
 }
+
+// TestHTTPSRedirect: a route with https_redirect answers plain HTTP with
+// a 308 to the same URL over HTTPS, and serves HTTPS as usual.
+func TestHTTPSRedirect(t *testing.T) {
+	ca, err := faults.NewCA("portico test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, _ := writeLeaf(t, ca, "leaf")
+	app := startFault(t, faults.OK)
+	httpsAddr := freeAddr(t)
+	h := startGateway(t, `
+listen: "127.0.0.1:0"
+tls:
+  listen: ["`+httpsAddr+`"]
+  certificates:
+    - {cert_file: "`+certFile+`", key_file: "`+keyFile+`"}
+upstreams:
+  app:
+    targets: ["`+app.URL()+`"]
+routes:
+  - upstream: app
+    https_redirect: true
+`, nil)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, h.URL+"/shop/cart?item=42", strings.NewReader("x"))
+	req.Host = "shop.example:8080"
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	want := "https://shop.example:" + portOf(t, h.g.TLSAddrs()[0]) + "/shop/cart?item=42"
+	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %d Location %q, want 308 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}}
+	resp, err = (&http.Client{Transport: tr, CheckRedirect: noFollow.CheckRedirect}).Get("https://" + httpsAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTPS: %d, want the upstream's 200", resp.StatusCode)
+	}
+}

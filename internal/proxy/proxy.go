@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -69,6 +70,10 @@ type route struct {
 	metrics *metrics.RouteMetrics
 	// stale keeps last good responses (stale_if_error); nil when off.
 	stale *stale.Store
+	// redirect sends plain-HTTP requests to HTTPS (https_redirect), to
+	// redirectPort (":8443"; "" for 443).
+	redirect     bool
+	redirectPort string
 }
 
 // Options carry what a Proxy needs beyond its configuration.
@@ -134,6 +139,12 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 		}
 		if r.StaleIfError != nil {
 			compiled.stale = stale.New(r.StaleIfError)
+		}
+		if r.HTTPSRedirect && cfg.TLS != nil {
+			compiled.redirect = true
+			if _, port, err := net.SplitHostPort(cfg.TLS.Listen[0]); err == nil && port != "443" {
+				compiled.redirectPort = ":" + port
+			}
 		}
 		p.routes = append(p.routes, compiled)
 	}
@@ -330,6 +341,10 @@ func (x *exchange) serve() {
 	}
 	x.entry.Route = rt.name
 	x.entry.Upstream = rt.pool.Name()
+	if rt.redirect && r.TLS == nil {
+		x.redirectToHTTPS(rt.redirectPort)
+		return
+	}
 	if fe := rt.policy.Check(x.client, x.entry.Start); fe != nil {
 		x.fail(fe)
 		return
@@ -426,6 +441,26 @@ func (x *exchange) respond(rt *route, target *upstream.Target, protocol string, 
 		return
 	}
 	x.relay(resp)
+}
+
+// redirectToHTTPS answers with a permanent redirect to the same URL over
+// HTTPS on port (":8443", or "" for 443). 308 keeps the method and body
+// (RFC 9110 §15.4.9).
+func (x *exchange) redirectToHTTPS(port string) {
+	host := x.r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	h := x.w.Header()
+	h["Location"] = []string{"https://" + host + port + x.r.RequestURI}
+	h["X-Request-Id"] = []string{x.entry.RequestID}
+	h["Content-Length"] = []string{"0"}
+	x.entry.Status = http.StatusPermanentRedirect
+	x.w.WriteHeader(http.StatusPermanentRedirect)
+	x.wroteHead = true
 }
 
 // upstreamRequest builds what is sent upstream for the client's request.
