@@ -147,6 +147,7 @@ tls:
 upstreams:
   app:
     targets: ["`+app.URL()+`"]
+trusted_networks: ["127.0.0.0/8"]
 routes:
   - upstream: app
     https_redirect: true
@@ -162,6 +163,18 @@ routes:
 	want := "https://shop.example:" + portOf(t, h.g.TLSAddrs()[0]) + "/shop/cart?item=42"
 	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
 		t.Errorf("plain HTTP: %d Location %q, want 308 %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+
+	// A load balancer in front, trusted, says the client used HTTPS.
+	req, _ = http.NewRequest(http.MethodGet, h.URL+"/", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("plain HTTP from a trusted proxy that says https: %d, want 200, not a redirect loop", resp.StatusCode)
 	}
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}}

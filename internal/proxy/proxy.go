@@ -341,7 +341,7 @@ func (x *exchange) serve() {
 	}
 	x.entry.Route = rt.name
 	x.entry.Upstream = rt.pool.Name()
-	if rt.redirect && r.TLS == nil {
+	if rt.redirect && !x.cameOverHTTPS() {
 		x.redirectToHTTPS(rt.redirectPort)
 		return
 	}
@@ -441,6 +441,20 @@ func (x *exchange) respond(rt *route, target *upstream.Target, protocol string, 
 		return
 	}
 	x.relay(resp)
+}
+
+// cameOverHTTPS reports whether the client used HTTPS: to portico, or,
+// for a trusted client (a load balancer in front), as its
+// X-Forwarded-Proto says, so that a redirect cannot loop.
+func (x *exchange) cameOverHTTPS() bool {
+	if x.r.TLS != nil {
+		return true
+	}
+	if !x.trusted {
+		return false
+	}
+	v := x.r.Header["X-Forwarded-Proto"]
+	return len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[len(v)-1]), "https")
 }
 
 // redirectToHTTPS answers with a permanent redirect to the same URL over
