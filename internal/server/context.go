@@ -77,7 +77,10 @@ func (cc *connContext) AfterFunc(f func()) (stop func() bool) {
 		cc.first = f
 		return cc.stopFirst
 	}
-	reg := &f
+	// A copy is boxed, not f itself: taking f's address would move it to
+	// the heap on every call, the first registration's included.
+	extra := f
+	reg := &extra
 	cc.more = append(cc.more, reg)
 	return func() bool {
 		cc.mu.Lock()

@@ -48,3 +48,17 @@ func TestConnContextEndsAndStartsAgain(t *testing.T) {
 		<-late // registered on an ended context: runs at once
 	}
 }
+
+// TestFirstAfterFuncAllocatesNothing: the one registration a request
+// makes (the upstream exchange's) and its removal allocate nothing.
+func TestFirstAfterFuncAllocatesNothing(t *testing.T) {
+	var cc connContext
+	cc.reset()
+	f := func() {}
+	if n := testing.AllocsPerRun(100, func() {
+		stop := cc.AfterFunc(f)
+		stop()
+	}); n != 0 {
+		t.Errorf("AfterFunc and stop allocate %v times, want 0", n)
+	}
+}
