@@ -34,8 +34,10 @@ const maxRequestIDLen = 128
 // the logs for.
 func requestID(r *http.Request, trusted bool) string {
 	if trusted {
-		if v := r.Header.Get("X-Request-Id"); validRequestID(v) {
-			return v
+		// The map's keys are canonical already: Get would canonicalize
+		// the constant again on every request.
+		if v := r.Header["X-Request-Id"]; len(v) > 0 && validRequestID(v[0]) {
+			return v[0]
 		}
 	}
 	var b [32]byte
