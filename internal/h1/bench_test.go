@@ -226,6 +226,10 @@ func TestAllocations(t *testing.T) {
 			WriteRequestHead(w, "GET", "/", "h", benchHeader, 0)
 			w.Flush()
 		}},
+		{"WriteRequestHead with a length", 0, func() {
+			WriteRequestHead(w, "POST", "/", "h", benchHeader, 4096)
+			w.Flush()
+		}},
 		{"ChunkedWriter", 0, func() {
 			cw.Reset(w)
 			cw.Write(buf[:100])

@@ -83,9 +83,10 @@ func writeRequestHead(w *bufio.Writer, method, target, host string, h http.Heade
 	case contentLength < 0:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	case contentLength > 0 || expectsContent(method):
-		var buf [20]byte
 		w.WriteString("Content-Length: ")
-		w.Write(strconv.AppendInt(buf[:0], contentLength, 10))
+		// Formatting into the writer's own free space allocates nothing;
+		// a local array would escape through Write.
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), contentLength, 10))
 		w.WriteString("\r\n")
 	}
 	if sorted {
