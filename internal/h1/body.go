@@ -32,7 +32,7 @@ const (
 
 // BodyReader reads one response or request body as its framing delimits
 // it, returning io.EOF at its end. Its zero value is not usable;
-// NewBodyReader, NewRequestBodyReader, Reset or ResetRequest prepares it, and
+// NewBodyReader, Reset or ResetRequest prepares it, and
 // the Reset methods let a caller reuse one.
 //
 // Errors: a body that ends before its framing says (short of
@@ -64,14 +64,6 @@ type BodyReader struct {
 func NewBodyReader(br *bufio.Reader, h *ResponseHead, f Framing) *BodyReader {
 	r := new(BodyReader)
 	r.Reset(br, h, f)
-	return r
-}
-
-// NewRequestBodyReader returns a reader of the request body that follows h
-// on br, framed as h.Framing says.
-func NewRequestBodyReader(br *bufio.Reader, h *RequestHead) *BodyReader {
-	r := new(BodyReader)
-	r.ResetRequest(br, h)
 	return r
 }
 

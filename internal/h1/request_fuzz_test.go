@@ -226,7 +226,7 @@ func FuzzRequestChunkedReader(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := io.ReadAll(NewRequestBodyReader(bufio.NewReader(bytes.NewReader(in)), &RequestHead{Chunked: true, ContentLength: -1}))
+		got, err := io.ReadAll(newRequestBodyReader(bufio.NewReader(bytes.NewReader(in)), &RequestHead{Chunked: true, ContentLength: -1}))
 		if err != nil {
 			fe, ok := failure.As(err)
 			if !ok || fe.Class != failure.HTTPRequestError || fe.Status() != http.StatusBadRequest || fe.Phase != failure.PhaseReadRequest {

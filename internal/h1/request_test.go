@@ -504,7 +504,7 @@ func TestReadRequestHeadReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	path, host, field := h.Path, h.Host, h.Fields[0]
-	body, err := io.ReadAll(NewRequestBodyReader(br, &h))
+	body, err := io.ReadAll(newRequestBodyReader(br, &h))
 	if err != nil || string(body) != "hi" {
 		t.Fatalf("body = %q, %v; want \"hi\"", body, err)
 	}
@@ -540,7 +540,7 @@ func TestRequestBodyReader(t *testing.T) {
 				if err := ReadRequestHead(br, Limits{}, &h); err != nil {
 					t.Fatal(err)
 				}
-				got, err := io.ReadAll(NewRequestBodyReader(br, &h))
+				got, err := io.ReadAll(newRequestBodyReader(br, &h))
 				if err != nil || string(got) != tt.want {
 					t.Fatalf("body = %q, %v; want %q", got, err, tt.want)
 				}
@@ -580,7 +580,7 @@ func TestRequestBodyReaderInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := io.ReadAll(NewRequestBodyReader(bufio.NewReader(strings.NewReader(tt.body)), tt.head))
+			_, err := io.ReadAll(newRequestBodyReader(bufio.NewReader(strings.NewReader(tt.body)), tt.head))
 			assertRequestError(t, err, 400)
 			if errors.Is(err, io.ErrUnexpectedEOF) != tt.truncated {
 				t.Errorf("errors.Is(%v, io.ErrUnexpectedEOF) = %v, want %v", err, !tt.truncated, tt.truncated)
@@ -619,4 +619,12 @@ func TestReadRequestHeadLimitBoundaries(t *testing.T) {
 			})
 		}
 	}
+}
+
+// newRequestBodyReader returns a reader of the request body that follows h
+// on br, framed as h.Framing says.
+func newRequestBodyReader(br *bufio.Reader, h *RequestHead) *BodyReader {
+	r := new(BodyReader)
+	r.ResetRequest(br, h)
+	return r
 }

@@ -16,10 +16,6 @@ const (
 	retryReserve = 10 * retryCost
 )
 
-// Attempts returns retries.attempts: how many targets one request may be
-// tried on, the first included.
-func (p *Pool) Attempts() int { return p.attempts }
-
 // depositRetry adds a request's share to the retry budget.
 func (p *Pool) depositRetry() {
 	if p.attempts > 1 && p.retryBudget.Load() < retryReserve {
