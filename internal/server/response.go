@@ -326,6 +326,12 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.c.stopServing()
 	w.c.hijacked = true
 	w.c.deadlines.Set(time.Time{})
+	// A tunnel may stay silent for hours, past every timeout; keep-alive
+	// probes find a client that vanished without closing (power loss, a
+	// NAT that forgot the connection), so its tunnel ends.
+	if tc, ok := w.c.nc.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(tunnelKeepAlive)
+	}
 	// Anything already buffered goes first; what the handler writes now
 	// goes straight to the connection.
 	if err := w.c.bw.Flush(); err != nil {
@@ -333,6 +339,10 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	return w.c.nc, bufio.NewReadWriter(w.c.br, bufio.NewWriter(w.c.nc)), nil
 }
+
+// tunnelKeepAlive probes a hijacked connection after a minute of silence,
+// and gives up on it after about two more.
+var tunnelKeepAlive = net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 15 * time.Second, Count: 8}
 
 // SetReadDeadline sets the connection's read deadline, e.g. to cut short
 // a request body read.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -109,5 +110,62 @@ func TestShutdownClosesIdleKeepAliveConnections(t *testing.T) {
 	}
 	if err := <-served; err != ErrServerClosed {
 		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// TestTunnelsGetKeepAliveProbes: a connection a handler takes over (a
+// WebSocket tunnel) gets TCP keep-alive probes, so a client that vanished
+// is found even though the tunnel has no timeout. The listener, like the
+// gateway's, turns probes off for connections that serve requests, whose
+// idle timeout ends them.
+func TestTunnelsGetKeepAliveProbes(t *testing.T) {
+	probes := make(chan int, 1)
+	keepAliveOf := func(c net.Conn) int {
+		raw, err := c.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Error(err)
+			return -1
+		}
+		v := -1
+		raw.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
+		return v
+	}
+	s := New(Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/tunnel" {
+			io.WriteString(w, "ok")
+			return
+		}
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		probes <- keepAliveOf(c)
+	})})
+	noProbes := net.ListenConfig{KeepAlive: -1}
+	ln, err := noProbes.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /tunnel HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case p := <-probes:
+		if p != 1 {
+			t.Errorf("SO_KEEPALIVE on a hijacked connection is %d, want 1", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never took the connection over")
 	}
 }
