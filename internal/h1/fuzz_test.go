@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/portico-proxy/portico/internal/failure"
 )
@@ -76,6 +77,7 @@ func FuzzReadResponseHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var h ResponseHead
 		err := ReadResponseHead(bufio.NewReader(bytes.NewReader(in)), Limits{}, &h)
+		assertSameResponseLineByLine(t, in, &h, err)
 		resp, goErr := http.ReadResponse(bufio.NewReader(bytes.NewReader(in)), &http.Request{Method: "GET"})
 		if err != nil {
 			fe, ok := failure.As(err)
@@ -102,6 +104,26 @@ func FuzzReadResponseHead(f *testing.F) {
 		assertSameFields(t, &h, resp.Header)
 		assertSameFraming(t, &h, resp)
 	})
+}
+
+// assertSameResponseLineByLine reads in again a byte at a time, which
+// keeps the head from ever lying whole in the buffer, and demands the same
+// result: the in-place fast path must accept exactly what the line reader
+// accepts.
+func assertSameResponseLineByLine(t *testing.T, in []byte, h *ResponseHead, err error) {
+	t.Helper()
+	var slow ResponseHead
+	slowErr := ReadResponseHead(bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(in)), 16), Limits{}, &slow)
+	if (err == nil) != (slowErr == nil) || failure.ClassOf(err) != failure.ClassOf(slowErr) {
+		t.Fatalf("buffered: %v; byte by byte: %v", err, slowErr)
+	}
+	if err != nil {
+		return
+	}
+	if h.Status != slow.Status || h.Reason != slow.Reason || h.Minor != slow.Minor || h.ContentLength != slow.ContentLength ||
+		h.Chunked != slow.Chunked || h.Close != slow.Close || !slices.Equal(h.Fields, slow.Fields) {
+		t.Fatalf("buffered read %+v, byte by byte %+v", h, &slow)
+	}
 }
 
 // lenientTransferEncoding reports a Transfer-Encoding that h1 takes and

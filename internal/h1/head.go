@@ -73,19 +73,75 @@ func ReadResponseHead(br *bufio.Reader, lim Limits, h *ResponseHead) error {
 	if err := checkHTTPName(br); err != nil {
 		return err
 	}
+	// One allocation holds every string of the head. The strings must not
+	// alias a buffer that the next read overwrites while callers may still
+	// hold the previous head's fields.
+	if reasonStart, reasonEnd, n, ok := h.parseBuffered(br, lim); ok {
+		buf, _ := br.Peek(n)
+		h.setFields(string(buf), reasonStart, reasonEnd)
+		br.Discard(n)
+		return h.frame()
+	}
+	h.spans = h.spans[:0]
 	reasonStart, reasonEnd, err := h.readLines(br, lim)
 	if err != nil {
 		return err
 	}
-	// One allocation holds every string of the head. The strings must not
-	// alias h.raw, which the next read overwrites while callers may still
-	// hold the previous head's fields.
-	s := string(h.raw)
+	h.setFields(string(h.raw), reasonStart, reasonEnd)
+	return h.frame()
+}
+
+// setFields points Reason and Fields into s, the head's bytes.
+func (h *ResponseHead) setFields(s string, reasonStart, reasonEnd int) {
 	h.Reason = s[reasonStart:reasonEnd]
 	for _, sp := range h.spans {
 		h.Fields = append(h.Fields, Field{Name: s[sp.lineStart:sp.nameEnd], Value: s[sp.valStart:sp.valEnd]})
 	}
-	return h.frame()
+}
+
+// parseBuffered parses a head that lies whole in br's buffer, in place,
+// and returns where the reason phrase lies and the head's length, without
+// consuming it. It only accepts: on anything unusual (a head not yet
+// whole, a limit reached, any invalid byte) it returns false, and
+// readLines reads the head again line by line and says what is wrong. It
+// accepts exactly what readLines accepts.
+func (h *ResponseHead) parseBuffered(br *bufio.Reader, lim Limits) (reasonStart, reasonEnd, n int, ok bool) {
+	buf, _ := br.Peek(br.Buffered())
+	lineLimit := lim.line()
+	buf = buf[:min(len(buf), lim.section())]
+	end := bytes.IndexByte(buf[:min(len(buf), lineLimit)], '\n')
+	if end <= 0 {
+		return 0, 0, 0, false
+	}
+	line := buf[:end]
+	if line[end-1] == '\r' {
+		line = line[:end-1]
+	}
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return 0, 0, 0, false
+	}
+	reasonStart, reasonEnd, err := h.parseStatusLine(line)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	for p := end + 1; p < len(buf); {
+		switch buf[p] {
+		case '\n':
+			return reasonStart, reasonEnd, p + 1, true
+		case '\r':
+			if p+1 < len(buf) && buf[p+1] == '\n' {
+				return reasonStart, reasonEnd, p + 2, true
+			}
+			return 0, 0, 0, false
+		}
+		sp, next, ok := scanFieldLine(buf, p)
+		if !ok || next-p > lineLimit {
+			return 0, 0, 0, false
+		}
+		h.spans = append(h.spans, sp)
+		p = next
+	}
+	return 0, 0, 0, false
 }
 
 // checkHTTPName fails fast on an answer that is not HTTP/1.x at all, from
