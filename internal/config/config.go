@@ -77,6 +77,9 @@ type Config struct {
 	// name (default "portico"); it must be an RFC 9651 token.
 	ProxyName string
 
+	// ClientTimeouts bound how long a client connection may keep portico
+	// waiting.
+	ClientTimeouts ClientTimeouts
 	// ShutdownGrace is how long a drain waits for in-flight requests
 	// (default 30s; 0 stops at once).
 	ShutdownGrace time.Duration
@@ -227,6 +230,20 @@ type Outlier struct {
 	// EjectFor is how long a first ejection lasts (default 30s; more than
 	// 0).
 	EjectFor time.Duration
+}
+
+// ClientTimeouts bound the waits on a client connection. Each is more
+// than 0.
+type ClientTimeouts struct {
+	// Head is the wait for a request head once a connection is open,
+	// its TLS handshake included (default 10s).
+	Head time.Duration
+	// Idle is the wait for the next request on a kept-alive connection,
+	// and the longest pause inside a request body (default 75s).
+	Idle time.Duration
+	// Send is how long a client may take none of a response write before
+	// it is disconnected (default 60s).
+	Send time.Duration
 }
 
 // ServerTLS is HTTPS for clients: the addresses it is served on and the

@@ -12,6 +12,11 @@ func defaultConfig() *Config {
 		ProxyStatus:   ProxyStatusError,
 		ProxyName:     "portico",
 		ShutdownGrace: 30 * time.Second,
+		ClientTimeouts: ClientTimeouts{
+			Head: 10 * time.Second,
+			Idle: 75 * time.Second,
+			Send: 60 * time.Second,
+		},
 		AccessLog: AccessLog{
 			Path:   "-",
 			Format: "json",

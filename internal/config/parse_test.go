@@ -35,7 +35,10 @@ func TestEmptyFileGivesDefaults(t *testing.T) {
 				ProxyStatus:   ProxyStatusError,
 				ProxyName:     "portico",
 				ShutdownGrace: 30 * time.Second,
-				AccessLog:     AccessLog{Path: "-", Format: "json"},
+				ClientTimeouts: ClientTimeouts{
+					Head: 10 * time.Second, Idle: 75 * time.Second, Send: 60 * time.Second,
+				},
+				AccessLog: AccessLog{Path: "-", Format: "json"},
 				Limits: Limits{
 					RequestHeaderBytes:         64 << 10,
 					ResponseHeaderSectionBytes: 256 << 10,
@@ -556,5 +559,16 @@ func TestSnippet(t *testing.T) {
 				t.Errorf("Snippet() =\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestClientTimeouts(t *testing.T) {
+	cfg := mustParse(t, "client_timeouts: {head: 5s, idle: 30s, send: 20s}\n")
+	if want := (ClientTimeouts{Head: 5 * time.Second, Idle: 30 * time.Second, Send: 20 * time.Second}); cfg.ClientTimeouts != want {
+		t.Errorf("ClientTimeouts = %+v, want %+v", cfg.ClientTimeouts, want)
+	}
+	cfg = mustParse(t, "client_timeouts: {send: 5m}\n")
+	if want := (ClientTimeouts{Head: 10 * time.Second, Idle: 75 * time.Second, Send: 5 * time.Minute}); cfg.ClientTimeouts != want {
+		t.Errorf("ClientTimeouts = %+v, want the defaults but send %+v", cfg.ClientTimeouts, want)
 	}
 }

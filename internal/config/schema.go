@@ -71,6 +71,9 @@ var configKeys = keyTable[*configDraft]{
 	"shutdown_grace": func(d *decoder, v value, c *configDraft) {
 		d.setDuration(v, &c.cfg.ShutdownGrace)
 	},
+	"client_timeouts": func(d *decoder, v value, c *configDraft) {
+		decodeKeys(d, v, clientTimeoutKeys, &c.cfg.ClientTimeouts)
+	},
 	"access_log": func(d *decoder, v value, c *configDraft) {
 		decodeKeys(d, v, accessLogKeys, &c.cfg.AccessLog)
 	},
@@ -232,6 +235,12 @@ var certificateKeys = keyTable[*certificateDraft]{
 			c.files.Key, *c.keyAt = file.path, v
 		}
 	},
+}
+
+var clientTimeoutKeys = keyTable[*ClientTimeouts]{
+	"head": func(d *decoder, v value, t *ClientTimeouts) { d.setPositiveDuration(v, &t.Head) },
+	"idle": func(d *decoder, v value, t *ClientTimeouts) { d.setPositiveDuration(v, &t.Idle) },
+	"send": func(d *decoder, v value, t *ClientTimeouts) { d.setPositiveDuration(v, &t.Send) },
 }
 
 var accessLogKeys = keyTable[*AccessLog]{

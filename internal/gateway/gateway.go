@@ -27,12 +27,9 @@ import (
 	"github.com/portico-proxy/portico/internal/upstream"
 )
 
-// Server-side limits that do not depend on the configuration. Slow clients
-// must not hold connections open forever.
-const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 75 * time.Second
-)
+// adminHeadTimeout bounds the wait for a request head on the admin API,
+// whose clients are operators' tools.
+const adminHeadTimeout = 10 * time.Second
 
 // Options say where the configuration comes from and where to report.
 type Options struct {
@@ -170,6 +167,14 @@ func (g *Gateway) TLSAddrs() []net.Addr { return g.bound.clientAddrs(true) }
 // AdminAddr returns the admin API's address, or nil when it is off.
 func (g *Gateway) AdminAddr() net.Addr { return g.bound.adminAddr() }
 
+// sendTimeout is client_timeouts.send, unless Options replace it.
+func (g *Gateway) sendTimeout(cfg *config.Config) time.Duration {
+	if g.opts.SendTimeout > 0 {
+		return g.opts.SendTimeout
+	}
+	return cfg.ClientTimeouts.Send
+}
+
 // serverTLS is the configuration of every HTTPS listener. Certificates
 // come from the generation serving, so a reload changes them for the next
 // handshake without touching a listener.
@@ -224,14 +229,14 @@ func (g *Gateway) newServers(cfg *config.Config) {
 		Handler:           g,
 		RequestError:      g.requestError,
 		Limits:            h1.Limits{HeaderSection: cfg.Limits.RequestHeaderBytes, HeaderLine: cfg.Limits.RequestHeaderBytes},
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		SendTimeout:       g.opts.SendTimeout,
+		ReadHeaderTimeout: cfg.ClientTimeouts.Head,
+		IdleTimeout:       cfg.ClientTimeouts.Idle,
+		SendTimeout:       g.sendTimeout(cfg),
 		Log:               g.opts.Log,
 	})
 	// The admin server exists even while no address is configured, so a
 	// reload can give it one.
-	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: readHeaderTimeout}
+	g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: adminHeadTimeout}
 }
 
 // requestError answers a request the server could not read, with the
@@ -281,6 +286,7 @@ func (g *Gateway) reload() error {
 	}
 	g.current.Store(gen)
 	commit()
+	g.server.SetTimeouts(cfg.ClientTimeouts.Head, cfg.ClientTimeouts.Idle, g.sendTimeout(cfg))
 	old.retire()
 	return nil
 }

@@ -367,3 +367,28 @@ func TestReloadRebindsListeners(t *testing.T) {
 		t.Errorf("after the refused reload: %s answers %v, addresses %v; want the previous ones", b, answers(b), h.g.Addrs())
 	}
 }
+
+// TestReloadAppliesClientTimeouts: client_timeouts take effect on reload,
+// without a restart: a connection that sends nothing is let go after the
+// new, shorter head timeout.
+func TestReloadAppliesClientTimeouts(t *testing.T) {
+	app := startFault(t, faults.OK)
+	h := startGateway(t, upstreamConfig(app.URL(), ""), nil)
+	h.setConfig(upstreamConfig(app.URL(), "")+"client_timeouts: {head: 200ms}\n", nil)
+	if err := h.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", h.g.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	began := time.Now()
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("a silent client after the reload: %v, want its connection closed by the 200ms head timeout", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the silent client was let go after %v, want about 200ms", took)
+	}
+}

@@ -128,7 +128,7 @@ func (c *conn) serve() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		// A client that stalls its handshake is let go like one that
 		// stalls its request head.
-		c.deadlines.ExtendRead(c.s.o.ReadHeaderTimeout)
+		c.deadlines.ExtendRead(c.s.headWait())
 		if err := tc.HandshakeContext(context.Background()); err != nil {
 			return
 		}
@@ -145,7 +145,7 @@ func (c *conn) serve() {
 		}
 		c.tls = &state
 	}
-	timeout := c.s.o.ReadHeaderTimeout
+	timeout := c.s.headWait()
 	for {
 		c.deadlines.ExtendRead(timeout)
 		if c.br == nil {
@@ -199,7 +199,7 @@ func (c *conn) serve() {
 		if c.s.shutdown.Load() {
 			return
 		}
-		timeout = c.s.o.IdleTimeout
+		timeout = c.s.idleWait()
 	}
 }
 
@@ -471,7 +471,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.chunked || b.c.br.Buffered() == 0 {
 		// A client may pause inside a body as long as between requests,
 		// so one deadline serves both and is seldom moved.
-		b.c.deadlines.ExtendRead(b.c.s.o.IdleTimeout)
+		b.c.deadlines.ExtendRead(b.c.s.idleWait())
 	}
 	n, err := b.r.Read(p)
 	switch {

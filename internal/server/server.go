@@ -65,6 +65,10 @@ type Server struct {
 	// from h2Conns.
 	h2      *http.Server
 	h2Conns *handoffListener
+
+	// The client timeouts in force, which SetTimeouts changes while
+	// connections are served.
+	headTimeout, idleTimeout, sendTimeout atomic.Int64
 }
 
 // New returns a server; it listens on nothing until Serve.
@@ -89,9 +93,29 @@ func New(o Options) *Server {
 		h2:          newHTTP2Server(o),
 		h2Conns:     newHandoffListener(&net.TCPAddr{}),
 	}
+	s.SetTimeouts(o.ReadHeaderTimeout, o.IdleTimeout, o.SendTimeout)
 	go s.h2.Serve(s.h2Conns)
 	return s
 }
+
+// SetTimeouts changes the client timeouts (Options.ReadHeaderTimeout,
+// IdleTimeout and SendTimeout) for every HTTP/1.1 connection from its next
+// wait on; a value not above 0 leaves that timeout as it is. HTTP/2
+// connections keep the timeouts the server started with.
+func (s *Server) SetTimeouts(head, idle, send time.Duration) {
+	for _, t := range []struct {
+		to *atomic.Int64
+		d  time.Duration
+	}{{&s.headTimeout, head}, {&s.idleTimeout, idle}, {&s.sendTimeout, send}} {
+		if t.d > 0 {
+			t.to.Store(int64(t.d))
+		}
+	}
+}
+
+func (s *Server) headWait() time.Duration { return time.Duration(s.headTimeout.Load()) }
+func (s *Server) idleWait() time.Duration { return time.Duration(s.idleTimeout.Load()) }
+func (s *Server) sendWait() time.Duration { return time.Duration(s.sendTimeout.Load()) }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = http.ErrServerClosed
@@ -245,7 +269,7 @@ func (s *Server) checkSending(c *conn, now time.Time) {
 	case w&1 == 0:
 	case w != c.sweepSending:
 		c.sweepSending, c.sweepSendingSince = w, now
-	case now.Sub(c.sweepSendingSince) >= s.o.SendTimeout:
+	case now.Sub(c.sweepSendingSince) >= s.sendWait():
 		c.deadlines.SetWrite(longAgo)
 	}
 }
