@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -197,6 +198,10 @@ func (d *decoder) resolve(v value) (value, bool) {
 			name := n.Value.GetToken().Value
 			target, ok := d.anchors[name]
 			if !ok {
+				if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+					// A message stays on one line, whatever the name holds.
+					name = strconv.Quote(name)
+				}
 				d.errorf(v.pos(), "%salias *%s refers to no anchor", v.prefix(), name)
 				return v, false
 			}
