@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +64,10 @@ type Endpoint struct {
 	maxBody              int64
 	prohibited           []netip.Prefix
 	dialer               net.Dialer
+	// yieldForAnswer: whether an exchange lets the other goroutines run
+	// before it looks for the response (see exchange); decided when the
+	// endpoint is made, by whether the process runs on one P.
+	yieldForAnswer bool
 
 	// generation counts DropIdle calls; a connection dialled in an older
 	// generation leads to an address no longer current and is not reused.
@@ -88,6 +93,9 @@ func NewEndpoint(o EndpointOptions) *Endpoint {
 		idleTimeout: o.IdleTimeout,
 		maxBody:     o.MaxBody,
 		prohibited:  o.Prohibited,
+		// With several Ps a yield wakes an idle one to take the yielded
+		// goroutine: a thread wakeup per request, dearer than what it saves.
+		yieldForAnswer: runtime.GOMAXPROCS(0) == 1,
 	}
 }
 
