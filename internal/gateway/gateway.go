@@ -111,7 +111,7 @@ func New(o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	gen, err := g.build(cfg)
+	gen, err := g.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +127,8 @@ func New(o Options) (*Gateway, error) {
 	return g, nil
 }
 
-// build makes a generation for cfg.
-func (g *Gateway) build(cfg *config.Config) (*generation, error) {
+// build makes a generation for cfg, replacing prev (nil at the start).
+func (g *Gateway) build(cfg *config.Config, prev *generation) (*generation, error) {
 	var (
 		log    *accesslog.Logger
 		closer io.Closer = io.NopCloser(nil)
@@ -148,7 +148,11 @@ func (g *Gateway) build(cfg *config.Config) (*generation, error) {
 		closer.Close()
 		return nil, err
 	}
-	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: res, Log: g.opts.Log, Metrics: g.metrics})
+	var previous *proxy.Proxy
+	if prev != nil {
+		previous = prev.proxy
+	}
+	p, err := proxy.New(cfg, proxy.Options{AccessLog: log, Resolver: res, Log: g.opts.Log, Metrics: g.metrics, Previous: previous})
 	if err != nil {
 		closer.Close()
 		return nil, err
@@ -279,7 +283,7 @@ func (g *Gateway) reload() error {
 	if err != nil {
 		return err
 	}
-	gen, err := g.build(cfg)
+	gen, err := g.build(cfg, old)
 	if err != nil {
 		g.bound.abandon()
 		return err

@@ -38,16 +38,22 @@ func startSwitchableUpstream(t *testing.T, responses map[string]string) *switcha
 // staleGateway routes to u with stale_if_error on, keeping no idle
 // upstream connection, so that a closed listener refuses the next request.
 func staleGateway(t *testing.T, u *switchableUpstream, staleKeys string) *harness {
-	return startGateway(t, `
+	return startGateway(t, staleConfig(u.addr, "app", staleKeys), nil)
+}
+
+// staleConfig routes everything to the upstream named upstream, at addr,
+// with stale_if_error set to staleKeys.
+func staleConfig(addr, upstream, staleKeys string) string {
+	return `
 trusted_networks: ["127.0.0.0/8"]
 upstreams:
-  app:
-    targets: ["http://`+u.addr+`"]
+  ` + upstream + `:
+    targets: ["http://` + addr + `"]
     max_idle_per_target: 0
 routes:
-  - upstream: app
-    stale_if_error: `+staleKeys+`
-`, nil)
+  - upstream: ` + upstream + `
+    stale_if_error: ` + staleKeys + `
+`
 }
 
 // ok200 is a 200 response with body and the extra field lines.
@@ -139,5 +145,37 @@ func TestStaleIfErrorKeepsOnlyWhatMayBeShared(t *testing.T) {
 		if want := g.path == "/shared" && g.field == ""; kept != want {
 			t.Errorf("GET %s %s with the upstream answering 503: %d; kept response served %v, want %v", g.path, g.field, resp.StatusCode, kept, want)
 		}
+	}
+}
+
+// TestStaleIfErrorSurvivesAReload: a reload keeps the responses a route
+// kept, also when its stale_if_error limits change, so an upstream that
+// fails right after a reload is still answered for; a route sent to
+// another upstream starts empty, since what it kept came from elsewhere.
+func TestStaleIfErrorSurvivesAReload(t *testing.T) {
+	u := startSwitchableUpstream(t, map[string]string{"/page": ok200("kept before the reload", "Cache-Control: max-age=60\r\n")})
+	h := staleGateway(t, u, "{max_age: 10m}")
+	if resp := h.get("/page"); readBody(t, resp) != "kept before the reload" {
+		t.Fatalf("first GET: %d", resp.StatusCode)
+	}
+	u.broken.Store(true)
+
+	for _, limits := range []string{"{max_age: 10m}", "{max_age: 5m, max_body: 1KiB}"} {
+		h.setConfig(staleConfig(u.addr, "app", limits), nil)
+		if err := h.g.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		resp := h.get("/page")
+		if body := readBody(t, resp); resp.StatusCode != 200 || body != "kept before the reload" {
+			t.Errorf("after a reload to stale_if_error %s: %d %q, want the response kept before it", limits, resp.StatusCode, body)
+		}
+	}
+
+	h.setConfig(staleConfig(u.addr, "other", "{max_age: 10m}"), nil)
+	if err := h.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if resp := h.get("/page"); readBody(t, resp) != "busy" || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("after the route moved to another upstream: %d, want the upstream's own 503, nothing kept", resp.StatusCode)
 	}
 }

@@ -85,6 +85,9 @@ type Options struct {
 	Log *slog.Logger
 	// Metrics records requests and failures; it outlives the proxy.
 	Metrics *metrics.Metrics
+	// Previous is the proxy this one replaces on a reload, or nil. Routes
+	// that stay the same keep its responses kept for stale_if_error.
+	Previous *Proxy
 }
 
 // New builds the proxy for cfg: routes compiled, pools and their balancers
@@ -129,6 +132,7 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 			p.targets[t] = o.Metrics.Target(u.Name, t.Endpoint.Name())
 		}
 	}
+	kept := o.Previous.keptByRoute()
 	rules := make([]router.Route, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		rules[i] = router.Route{Host: r.Host, PathPrefix: r.PathPrefix, StripPrefix: r.StripPrefix}
@@ -138,7 +142,11 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 			compiled.strip = r.PathPrefix
 		}
 		if r.StaleIfError != nil {
-			compiled.stale = stale.New(r.StaleIfError)
+			if prior := kept[compiled.identity()]; prior != nil {
+				compiled.stale = prior.Reconfigured(r.StaleIfError, time.Now())
+			} else {
+				compiled.stale = stale.New(r.StaleIfError)
+			}
 		}
 		if r.HTTPSRedirect && cfg.TLS != nil {
 			compiled.redirect = true
@@ -150,6 +158,30 @@ func New(cfg *config.Config, o Options) (*Proxy, error) {
 	}
 	p.router = router.New(rules)
 	return p, nil
+}
+
+// identity tells whether a route after a reload is the one before: the
+// same requests (host, path prefix, the prefix stripped) to the same
+// upstream, whose kept responses it may therefore serve.
+func (r *route) identity() string {
+	return r.name + "\x00" + r.pool.Name() + "\x00" + r.strip
+}
+
+// keptByRoute returns p's stores of kept responses by route identity;
+// none for a nil p.
+func (p *Proxy) keptByRoute() map[string]*stale.Store {
+	if p == nil {
+		return nil
+	}
+	kept := make(map[string]*stale.Store)
+	for i := range p.routes {
+		if rt := &p.routes[i]; rt.stale != nil {
+			if _, dup := kept[rt.identity()]; !dup {
+				kept[rt.identity()] = rt.stale
+			}
+		}
+	}
+	return kept
 }
 
 // routeName names a route in logs: its host and path prefix.

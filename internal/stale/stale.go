@@ -66,6 +66,41 @@ func New(c *config.StaleIfError) *Store {
 	}
 }
 
+// Reconfigured returns a store configured by c that holds what s holds
+// and c allows, so that a reload keeps a route's responses: s itself when
+// c changes nothing, otherwise a new store with the responses still
+// within c's limits, in the same order of use. s is left as it is, for
+// the requests still served by the configuration it belongs to.
+func (s *Store) Reconfigured(c *config.StaleIfError, now time.Time) *Store {
+	if s.maxAge == c.MaxAge && s.maxBytes == c.MaxBytes && s.maxBody == c.MaxBody {
+		return s
+	}
+	n := New(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Least recently used first, so the most recently used end up in
+	// front, and the ones a smaller budget cannot hold are the first out.
+	for el := s.lru.Back(); el != nil; el = el.Prev() {
+		e := el.Value.(*entry)
+		r := e.resp
+		if int64(len(r.Body)) > n.maxBody {
+			continue
+		}
+		if limit := r.Stored.Add(n.maxAge); limit.Before(r.Until) {
+			// A kept response is never changed: a shorter life makes a
+			// copy.
+			shorter := *r
+			shorter.Until = limit
+			r = &shorter
+		}
+		if now.After(r.Until) {
+			continue
+		}
+		n.Put(e.key, r)
+	}
+	return n
+}
+
 // MaxBody is the largest body the store keeps.
 func (s *Store) MaxBody() int64 { return s.maxBody }
 

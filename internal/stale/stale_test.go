@@ -97,3 +97,46 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReconfiguredKeepsWhatTheNewLimitsAllow: a reload with the same
+// limits keeps the store itself; new limits keep the responses that fit
+// them, shorten lives to the new max_age, and drop the least recently
+// used first when the budget shrinks.
+func TestReconfiguredKeepsWhatTheNewLimitsAllow(t *testing.T) {
+	limits := config.StaleIfError{MaxAge: time.Hour, MaxBytes: 1000, MaxBody: 400}
+	s := stale.New(&limits)
+	later := t0.Add(time.Hour)
+	s.Put("old", response(strings.Repeat("o", 100), later))
+	s.Put("big", response(strings.Repeat("b", 300), later))
+	s.Put("new", response(strings.Repeat("n", 100), later))
+
+	same := limits
+	if got := s.Reconfigured(&same, t0); got != s {
+		t.Error("unchanged limits gave a new store; the kept responses should be shared as they are")
+	}
+
+	// A smaller body limit drops "big"; a shorter max_age shortens the
+	// others' lives; a budget for one response keeps the most recent.
+	n := s.Reconfigured(&config.StaleIfError{MaxAge: 10 * time.Minute, MaxBytes: 250, MaxBody: 200}, t0)
+	if _, ok := n.Get("big", t0); ok {
+		t.Error("a body above the new max_body was carried over")
+	}
+	if _, ok := n.Get("old", t0); ok {
+		t.Error("the least recently used response was kept though the new budget holds one")
+	}
+	r, ok := n.Get("new", t0)
+	if !ok {
+		t.Fatal("the most recently used response was not carried over")
+	}
+	if want := t0.Add(10 * time.Minute); !r.Until.Equal(want) {
+		t.Errorf("carried response serves until %v, want %v (stored + the new max_age)", r.Until, want)
+	}
+	if orig, _ := s.Get("new", t0); !orig.Until.Equal(later) {
+		t.Errorf("the old store's response changed to %v; it must stay as the old configuration kept it", orig.Until)
+	}
+
+	// A response past its time under the new max_age is not carried.
+	if _, ok := s.Reconfigured(&config.StaleIfError{MaxAge: time.Minute, MaxBytes: 1000, MaxBody: 400}, t0.Add(2*time.Minute)).Get("new", t0.Add(2*time.Minute)); ok {
+		t.Error("a response older than the new max_age was carried over")
+	}
+}
