@@ -392,3 +392,58 @@ func TestReloadAppliesClientTimeouts(t *testing.T) {
 		t.Errorf("the silent client was let go after %v, want about 200ms", took)
 	}
 }
+
+// openHTTP2 opens an HTTP/2 connection with prior knowledge (RFC 9113
+// §3.3) and returns once the server has answered with its SETTINGS, so
+// the connection is being served by then.
+func openHTTP2(t *testing.T, h *harness) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", h.g.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	const emptySettings = "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+	if _, err := io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"+emptySettings); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var head [9]byte
+	if _, err := io.ReadFull(c, head[:]); err != nil || head[3] != 0x4 {
+		t.Fatalf("first frame from the server: % x, %v; want SETTINGS", head, err)
+	}
+	if _, err := io.CopyN(io.Discard, c, int64(head[0])<<16|int64(head[1])<<8|int64(head[2])); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReloadAppliesClientTimeoutsToNewHTTP2Connections: an HTTP/2
+// connection opened after a reload gets the new idle timeout; one opened
+// before keeps the timeout it started with.
+func TestReloadAppliesClientTimeoutsToNewHTTP2Connections(t *testing.T) {
+	app := startFault(t, faults.OK)
+	h := startGateway(t, upstreamConfig(app.URL(), ""), nil)
+	before := openHTTP2(t, h)
+	h.setConfig(upstreamConfig(app.URL(), "")+"client_timeouts: {idle: 200ms}\n", nil)
+	if err := h.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after := openHTTP2(t, h)
+	began := time.Now()
+	if _, err := io.Copy(io.Discard, after); isTimeout(err) {
+		t.Fatalf("an idle HTTP/2 connection opened after the reload was kept open: %v; want it closed by the 200ms idle timeout", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the idle HTTP/2 connection was closed after %v, want about 200ms", took)
+	}
+	before.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.Copy(io.Discard, before); !isTimeout(err) {
+		t.Errorf("the HTTP/2 connection opened before the reload ended (%v); it keeps the 75s idle timeout it began with", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -138,7 +138,7 @@ func (c *conn) serve() {
 			// knowledge is; it keeps its own deadlines.
 			c.hijacked = true
 			c.deadlines.SetRead(time.Time{})
-			if !c.s.h2Conns.hand(tc) {
+			if !c.s.h2.hand(tc) {
 				tc.Close()
 			}
 			return
@@ -243,7 +243,7 @@ func (c *conn) readFailed(err error) {
 		c.hijacked = true
 		// The reader still holds the whole preface: HTTP/2 reads it again.
 		replay := &replayConn{Conn: c.nc, r: c.br}
-		if !c.s.h2Conns.hand(replay) {
+		if !c.s.h2.hand(replay) {
 			c.nc.Close()
 		}
 		return

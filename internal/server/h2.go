@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // HTTP/2 is served by net/http: a connection that opens with the HTTP/2
@@ -58,13 +60,96 @@ type replayConn struct {
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// newHTTP2Server returns the net/http server that serves handed-over
-// connections.
-func newHTTP2Server(o Options) *http.Server {
-	srv := &http.Server{Handler: o.Handler, IdleTimeout: o.IdleTimeout, ReadHeaderTimeout: o.ReadHeaderTimeout}
+// http2Servers serve the connections that speak HTTP/2 with net/http's
+// server. It reads its timeouts when it starts on a connection, and they
+// must not change under it while it serves; new client timeouts therefore
+// start a new server for the connections that come after, while those
+// already open finish on the one they began with.
+type http2Servers struct {
+	handler http.Handler
+
+	mu      sync.Mutex // guards what follows
+	current *http2Server
+	retired []*http.Server
+	closed  bool
+}
+
+// http2Server is one net/http server and the listener it takes its
+// connections from.
+type http2Server struct {
+	srv   *http.Server
+	conns *handoffListener
+}
+
+// start makes a server with these timeouts the one new connections go to.
+func (h *http2Servers) start(head, idle time.Duration) {
+	srv := &http.Server{Handler: h.handler, IdleTimeout: idle, ReadHeaderTimeout: head}
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP2(true)
 	srv.Protocols = &p
-	return srv
+	next := &http2Server{srv: srv, conns: newHandoffListener(&net.TCPAddr{})}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if prev := h.current; prev != nil {
+		prev.conns.Close() // its connections stay until they end
+		h.retired = append(h.retired, prev.srv)
+	}
+	h.current = next
+	go srv.Serve(next.conns)
+}
+
+// hand gives c to the current server; false once they have shut down. A
+// server replaced meanwhile refuses c, which then goes to its successor.
+func (h *http2Servers) hand(c net.Conn) bool {
+	for {
+		h.mu.Lock()
+		cur, closed := h.current, h.closed
+		h.mu.Unlock()
+		if closed || cur == nil {
+			return false
+		}
+		if cur.conns.hand(c) {
+			return true
+		}
+	}
+}
+
+// all marks the servers closed and returns every one still serving.
+func (h *http2Servers) all() []*http.Server {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	servers := h.retired
+	if h.current != nil {
+		servers = append(servers, h.current.srv)
+	}
+	return servers
+}
+
+// shutdown shuts every server down gracefully (see http.Server.Shutdown).
+func (h *http2Servers) shutdown(ctx context.Context) error {
+	servers := h.all()
+	errs := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errs <- srv.Shutdown(ctx) }()
+	}
+	var first error
+	for range servers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// close closes every server and its connections at once.
+func (h *http2Servers) close() {
+	for _, srv := range h.all() {
+		srv.Close()
+	}
 }

@@ -61,10 +61,9 @@ type Server struct {
 	watchStart sync.Once
 	workers    workers
 
-	// h2 serves the connections that open with the HTTP/2 preface, taken
-	// from h2Conns.
-	h2      *http.Server
-	h2Conns *handoffListener
+	// h2 serves the connections that open with the HTTP/2 preface or
+	// negotiate h2 in TLS.
+	h2 http2Servers
 
 	// The client timeouts in force, which SetTimeouts changes while
 	// connections are served.
@@ -90,19 +89,19 @@ func New(o Options) *Server {
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[*conn]struct{}{},
 		idleChanged: make(chan struct{}, 1),
-		h2:          newHTTP2Server(o),
-		h2Conns:     newHandoffListener(&net.TCPAddr{}),
+		h2:          http2Servers{handler: o.Handler},
 	}
 	s.SetTimeouts(o.ReadHeaderTimeout, o.IdleTimeout, o.SendTimeout)
-	go s.h2.Serve(s.h2Conns)
 	return s
 }
 
 // SetTimeouts changes the client timeouts (Options.ReadHeaderTimeout,
 // IdleTimeout and SendTimeout) for every HTTP/1.1 connection from its next
-// wait on; a value not above 0 leaves that timeout as it is. HTTP/2
-// connections keep the timeouts the server started with.
+// wait on, and for HTTP/2 connections opened from now on; a value not
+// above 0 leaves that timeout as it is. HTTP/2 connections already open
+// keep the timeouts they started with, and HTTP/2 has no send timeout.
 func (s *Server) SetTimeouts(head, idle, send time.Duration) {
+	priorHead, priorIdle := s.headWait(), s.idleWait()
 	for _, t := range []struct {
 		to *atomic.Int64
 		d  time.Duration
@@ -110,6 +109,9 @@ func (s *Server) SetTimeouts(head, idle, send time.Duration) {
 		if t.d > 0 {
 			t.to.Store(int64(t.d))
 		}
+	}
+	if s.headWait() != priorHead || s.idleWait() != priorIdle {
+		s.h2.start(s.headWait(), s.idleWait())
 	}
 }
 
@@ -169,7 +171,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.workers.stop()
 	h2done := make(chan error, 1)
-	go func() { h2done <- s.h2.Shutdown(ctx) }()
+	go func() { h2done <- s.h2.shutdown(ctx) }()
 	for {
 		if s.closeIdle() {
 			return <-h2done
@@ -187,7 +189,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.shutdown.Store(true)
 	s.workers.stop()
-	s.h2.Close()
+	s.h2.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {
