@@ -106,17 +106,29 @@ func (h *http2Servers) start(head, idle time.Duration) {
 // hand gives c to the current server; false once they have shut down. A
 // server replaced meanwhile refuses c, which then goes to its successor.
 func (h *http2Servers) hand(c net.Conn) bool {
-	for {
-		h.mu.Lock()
-		cur, closed := h.current, h.closed
-		h.mu.Unlock()
-		if closed || cur == nil {
-			return false
-		}
+	cur := h.serving()
+	for cur != nil {
 		if cur.conns.hand(c) {
 			return true
 		}
+		next := h.serving()
+		if next == cur {
+			return false
+		}
+		cur = next
 	}
+	return false
+}
+
+// serving returns the server new connections go to, nil once they have
+// shut down.
+func (h *http2Servers) serving() *http2Server {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	return h.current
 }
 
 // all marks the servers closed and returns every one still serving.
