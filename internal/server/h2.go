@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -68,9 +69,11 @@ func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 type http2Servers struct {
 	handler http.Handler
 
-	mu      sync.Mutex // guards what follows
+	mu      sync.Mutex // guards what follows and each server's open
 	current *http2Server
-	retired []*http.Server
+	// retired are the servers replaced while they still had connections;
+	// one leaves when its last connection closes.
+	retired []*http2Server
 	closed  bool
 }
 
@@ -79,6 +82,7 @@ type http2Servers struct {
 type http2Server struct {
 	srv   *http.Server
 	conns *handoffListener
+	open  int // connections being served
 }
 
 // start makes a server with these timeouts the one new connections go to.
@@ -89,6 +93,7 @@ func (h *http2Servers) start(head, idle time.Duration) {
 	p.SetHTTP2(true)
 	srv.Protocols = &p
 	next := &http2Server{srv: srv, conns: newHandoffListener(&net.TCPAddr{})}
+	srv.ConnState = func(_ net.Conn, state http.ConnState) { h.track(next, state) }
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -97,7 +102,9 @@ func (h *http2Servers) start(head, idle time.Duration) {
 	}
 	if prev := h.current; prev != nil {
 		prev.conns.Close() // its connections stay until they end
-		h.retired = append(h.retired, prev.srv)
+		if prev.open > 0 {
+			h.retired = append(h.retired, prev)
+		}
 	}
 	h.current = next
 	go srv.Serve(next.conns)
@@ -131,12 +138,31 @@ func (h *http2Servers) serving() *http2Server {
 	return h.current
 }
 
+// track counts srv's connections, and forgets srv once it is retired
+// and its last connection has closed.
+func (h *http2Servers) track(srv *http2Server, state http.ConnState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		srv.open++
+	case http.StateClosed, http.StateHijacked:
+		srv.open--
+		if srv.open == 0 {
+			h.retired = slices.DeleteFunc(h.retired, func(r *http2Server) bool { return r == srv })
+		}
+	}
+}
+
 // all marks the servers closed and returns every one still serving.
 func (h *http2Servers) all() []*http.Server {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	servers := h.retired
+	var servers []*http.Server
+	for _, r := range h.retired {
+		servers = append(servers, r.srv)
+	}
 	if h.current != nil {
 		servers = append(servers, h.current.srv)
 	}
