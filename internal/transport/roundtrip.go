@@ -186,10 +186,10 @@ func (e *Endpoint) exchange(ctx context.Context, c *conn, req *Request) (*Respon
 	if e.yieldForAnswer {
 		// The upstream needs a moment to answer. Reading now would find
 		// nothing and park the goroutine until the poller reports the
-		// answer; letting the other runnable requests go first usually
-		// finds it there: one system call and one poller wakeup fewer per
-		// request, about 6% of the CPU per small request, in the order
-		// the requests were sent.
+		// answer; after the other runnable requests have gone first, the
+		// read usually finds it: one system call and one poller wakeup
+		// fewer per request (docs/architecture.md), and the answers are
+		// taken up in the order their requests were sent.
 		runtime.Gosched()
 	}
 	resp := responses.Get().(*Response)
