@@ -203,8 +203,9 @@ func (g *Gateway) serverTLS() *tls.Config {
 
 // clientListen opens the client listeners. Accepted connections get no
 // TCP keep-alive probes: the idle timeout already ends silent connections,
-// and turning the probes on costs four system calls per connection.
-var clientListen = net.ListenConfig{KeepAlive: -1}
+// and turning the probes on costs four system calls per connection. A
+// connection is accepted once it has sent something (deferAccept).
+var clientListen = net.ListenConfig{KeepAlive: -1, Control: deferAccept}
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gen := g.acquire()
