@@ -6,7 +6,7 @@ import "syscall"
 // first bytes have arrived, or about a second after it opened, as nginx's
 // `deferred` and HAProxy's `defer-accept` do. The client speaks first in
 // HTTP and TLS, so the first read finds the request instead of finding
-// nothing and waiting for it; this saved about 3 µs of CPU per new
+// nothing and waiting for it; this saved about 2.6 µs of CPU per new
 // connection (docs/performance.md). Failing to set it changes nothing
 // else, so the listener opens either way.
 func deferAccept(_, _ string, c syscall.RawConn) error {
