@@ -215,6 +215,44 @@ routes:
 	}
 }
 
+// TestHTTP2ProtocolErrorIsCountedAndLogged: an HTTP/2 client that breaks
+// the protocol is answered by net/http's server (GOAWAY with
+// PROTOCOL_ERROR), and the operator still sees it: counted by name in
+// portico_http2_errors_total and logged as a warning.
+func TestHTTP2ProtocolErrorIsCountedAndLogged(t *testing.T) {
+	app := startFault(t, faults.OK)
+	h := startGateway(t, upstreamConfig(app.URL(), ""), nil)
+	c := openHTTP2(t, h)
+	// WINDOW_UPDATE on the connection with an increment of 0: a
+	// connection error (RFC 9113 §6.9).
+	const zeroWindowUpdate = "\x00\x00\x04\x08\x00\x00\x00\x00\x00" + "\x00\x00\x00\x00"
+	if _, err := io.WriteString(c, zeroWindowUpdate); err != nil {
+		t.Fatal(err)
+	}
+	frames := bufio.NewReader(c)
+	for {
+		var head [9]byte
+		if _, err := io.ReadFull(frames, head[:]); err != nil {
+			t.Fatalf("reading frames until GOAWAY: %v", err)
+		}
+		payload := make([]byte, int(head[0])<<16|int(head[1])<<8|int(head[2]))
+		if _, err := io.ReadFull(frames, payload); err != nil {
+			t.Fatal(err)
+		}
+		if head[3] != 0x7 { // GOAWAY
+			continue
+		}
+		if len(payload) < 8 || payload[7] != 0x1 || payload[4]|payload[5]|payload[6] != 0 {
+			t.Fatalf("GOAWAY payload % x, want error code PROTOCOL_ERROR (1)", payload)
+		}
+		break
+	}
+	if n := h.counted("portico_http2_errors_total", `error="frame_windowupdate_zero_inc_conn"`); n != 1 {
+		t.Errorf("portico_http2_errors_total{error=\"frame_windowupdate_zero_inc_conn\"} = %v, want 1", n)
+	}
+	h.opLog.await(t, "level=WARN msg=\"http2: server connection error from 127.0.0.1:")
+}
+
 // TestRequestBodyLimit: a body over limits.request_body_bytes is answered
 // 413: at once, without the upstream, when its Content-Length says so; as
 // soon as it grows past the limit when it streams chunked.

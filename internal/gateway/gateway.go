@@ -238,6 +238,7 @@ func (g *Gateway) newServers(cfg *config.Config) {
 		IdleTimeout:       cfg.ClientTimeouts.Idle,
 		SendTimeout:       g.sendTimeout(cfg),
 		Log:               g.opts.Log,
+		HTTP2Error:        g.metrics.HTTP2Error,
 	})
 	// The admin server exists even while no address is configured, so a
 	// reload can give it one.

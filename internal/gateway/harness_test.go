@@ -287,6 +287,13 @@ func (s *textSink) await(t testing.TB, substr string) {
 // its labels, from the admin API's /metrics.
 func (h *harness) failuresCounted(cause string) float64 {
 	h.t.Helper()
+	return h.counted("portico_failures_total", `cause="`+cause+`"`)
+}
+
+// counted returns the sum of family's samples whose labels hold label,
+// from the admin API's /metrics.
+func (h *harness) counted(family, label string) float64 {
+	h.t.Helper()
 	addr := h.g.AdminAddr()
 	if addr == nil {
 		h.t.Fatal("the gateway has no admin address")
@@ -298,7 +305,7 @@ func (h *harness) failuresCounted(cause string) float64 {
 	body := readBody(h.t, resp)
 	var sum float64
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "portico_failures_total{") && strings.Contains(line, `cause="`+cause+`"`) {
+		if strings.HasPrefix(line, family+"{") && strings.Contains(line, label) {
 			var v float64
 			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
 			sum += v

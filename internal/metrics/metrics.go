@@ -41,6 +41,7 @@ type Metrics struct {
 	reloads      *prometheus.CounterVec
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
+	http2Errors  *prometheus.CounterVec
 	recent       *ring
 
 	mu sync.Mutex // guards outcomes and order
@@ -81,6 +82,10 @@ func New(o Options) *Metrics {
 			Name: "portico_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time the serving configuration was loaded: at start or at the last successful reload.",
 		}),
+		http2Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_http2_errors_total",
+			Help: "HTTP/2 protocol errors of clients, answered with a stream reset or by closing the connection, by net/http's name for them (e.g. conn_PROTOCOL_headers_even).",
+		}, []string{"error"}),
 		recent:   &ring{},
 		outcomes: make(map[outcomeKey]*outcomes),
 	}
@@ -93,7 +98,7 @@ func New(o Options) *Metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.headDuration, m.reloads, m.reloadOK, m.reloadTime,
+		m.requests, m.headDuration, m.reloads, m.reloadOK, m.reloadTime, m.http2Errors,
 		outcomeCollector{m},
 	)
 	if o.Pools != nil {
@@ -119,6 +124,12 @@ func (m *Metrics) Reload(err error) {
 	m.reloads.WithLabelValues("success").Inc()
 	m.reloadOK.Set(1)
 	m.reloadTime.SetToCurrentTime()
+}
+
+// HTTP2Error counts an HTTP/2 protocol error of a client, named as
+// net/http's HTTP/2 server names it; the names are a fixed set.
+func (m *Metrics) HTTP2Error(name string) {
+	m.http2Errors.WithLabelValues(name).Inc()
 }
 
 // outcomesFor returns the entry for upstream and target, creating it.

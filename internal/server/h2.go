@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"io"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -67,7 +69,9 @@ func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // start a new server for the connections that come after, while those
 // already open finish on the one they began with.
 type http2Servers struct {
-	handler http.Handler
+	handler    http.Handler
+	countError func(name string)
+	errorLog   *log.Logger
 
 	mu      sync.Mutex // guards what follows and each server's open
 	current *http2Server
@@ -87,7 +91,10 @@ type http2Server struct {
 
 // start makes a server with these timeouts the one new connections go to.
 func (h *http2Servers) start(head, idle time.Duration) {
-	srv := &http.Server{Handler: h.handler, IdleTimeout: idle, ReadHeaderTimeout: head}
+	srv := &http.Server{Handler: h.handler, IdleTimeout: idle, ReadHeaderTimeout: head, ErrorLog: h.errorLog}
+	if h.countError != nil {
+		srv.HTTP2 = &http.HTTP2Config{CountError: h.countError}
+	}
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP2(true)
@@ -190,4 +197,14 @@ func (h *http2Servers) close() {
 	for _, srv := range h.all() {
 		srv.Close()
 	}
+}
+
+// h2ErrorLog passes what net/http's HTTP/2 server logs (a client's
+// connection error, a panic in a handler) to l as warnings, instead of to
+// the standard logger; nil when l is.
+func h2ErrorLog(l *slog.Logger) *log.Logger {
+	if l == nil {
+		return nil
+	}
+	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
 }

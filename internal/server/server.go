@@ -40,8 +40,14 @@ type Options struct {
 	// connection, and the upstream exchange behind it, for ever. It is
 	// checked by a sweep every 250ms.
 	SendTimeout time.Duration
-	// Log receives connection-level problems.
+	// Log receives connection-level problems, those net/http's HTTP/2
+	// server reports among them.
 	Log *slog.Logger
+	// HTTP2Error, when set, counts each protocol error of an HTTP/2 client
+	// by net/http's name for it. net/http's server answers those itself
+	// (a stream reset, or GOAWAY and a close), so no request reaches the
+	// handler to be logged.
+	HTTP2Error func(name string)
 }
 
 // Server serves HTTP/1.1 connections.
@@ -89,7 +95,7 @@ func New(o Options) *Server {
 		listeners:   map[net.Listener]struct{}{},
 		conns:       map[*conn]struct{}{},
 		idleChanged: make(chan struct{}, 1),
-		h2:          http2Servers{handler: o.Handler},
+		h2:          http2Servers{handler: o.Handler, countError: o.HTTP2Error, errorLog: h2ErrorLog(o.Log)},
 	}
 	s.SetTimeouts(o.ReadHeaderTimeout, o.IdleTimeout, o.SendTimeout)
 	return s
