@@ -166,11 +166,22 @@ func writeRequestLine(w *bufio.Writer, method, target string) {
 	w.WriteString(" HTTP/1.1\r\n")
 }
 
+// writeField writes the field line "name: value", in the common case as
+// one write into the writer's free space rather than four.
 func writeField(w *bufio.Writer, name, value string) {
-	w.WriteString(name)
-	w.WriteString(": ")
-	w.WriteString(value)
-	w.WriteString("\r\n")
+	if len(name)+len(value)+4 > w.Available() {
+		w.WriteString(name)
+		w.WriteString(": ")
+		w.WriteString(value)
+		w.WriteString("\r\n")
+		return
+	}
+	b := w.AvailableBuffer()
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	b = append(b, "\r\n"...)
+	w.Write(b)
 }
 
 // finishHead writes the empty line; a bufio.Writer's error is sticky, so

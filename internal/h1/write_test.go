@@ -56,6 +56,16 @@ func TestWriteRequestHead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// A writer smaller than a field line must write the same head.
+			var small bytes.Buffer
+			sw := bufio.NewWriterSize(&small, 16)
+			if err := WriteRequestHead(sw, tt.method, tt.target, tt.host, tt.header, tt.contentLength); err != nil {
+				t.Fatal(err)
+			}
+			sw.Flush()
+			if small.String() != tt.want {
+				t.Errorf("through a 16-byte writer, wrote\n%q\nwant\n%q", small.String(), tt.want)
+			}
 			var buf bytes.Buffer
 			w := bufio.NewWriter(&buf)
 			if err := WriteRequestHead(w, tt.method, tt.target, tt.host, tt.header, tt.contentLength); err != nil {

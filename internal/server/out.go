@@ -64,6 +64,22 @@ func (o *outBuffer) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
+// writeField buffers the field line "name: value" with one check for
+// room rather than four.
+func (o *outBuffer) writeField(name, value string) {
+	if o.err != nil || len(name)+len(value)+4 > cap(o.buf)-len(o.buf) {
+		o.WriteString(name)
+		o.WriteString(": ")
+		o.WriteString(value)
+		o.WriteString("\r\n")
+		return
+	}
+	o.buf = append(o.buf, name...)
+	o.buf = append(o.buf, ": "...)
+	o.buf = append(o.buf, value...)
+	o.buf = append(o.buf, "\r\n"...)
+}
+
 func (o *outBuffer) WriteByte(c byte) error {
 	if o.err != nil {
 		return o.err

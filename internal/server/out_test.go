@@ -45,6 +45,12 @@ func TestOutBufferKeepsTheStreamInOrder(t *testing.T) {
 		func() { p := piece(40, 'c'); o.Write(p); want.Write(p) },                       // buffered
 		func() { p := piece(40, 'd'); o.Write(p); want.Write(p) },                       // flushes the first, then buffered
 		func() { s := strings.Repeat("e", 100); o.WriteString(s); want.WriteString(s) }, // larger than the buffer
+		func() { o.writeField("A", "b"); want.WriteString("A: b\r\n") },                 // a field line that fits
+		func() {
+			v := strings.Repeat("g", 70) // a field line longer than the buffer
+			o.writeField("Name", v)
+			want.WriteString("Name: " + v + "\r\n")
+		},
 		func() {
 			for range 200 {
 				o.WriteByte('f')

@@ -106,10 +106,7 @@ func (w *responseWriter) WriteHeadFields(code int, reason string, fields []h1.Fi
 				continue
 			}
 			dated = dated || len(f.Name) == len("Date") && strings.EqualFold(f.Name, "Date")
-			bw.WriteString(f.Name)
-			bw.WriteString(": ")
-			bw.WriteString(f.Value)
-			bw.WriteString("\r\n")
+			bw.writeField(f.Name, f.Value)
 		}
 		drop = keepAll{}
 	}
@@ -208,10 +205,7 @@ func (w *responseWriter) writeFields(final bool) {
 			if splitsLine(v) {
 				continue
 			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			bw.writeField(k, v)
 		}
 	}
 	if _, ok := w.header["Date"]; final && !ok {
@@ -299,10 +293,7 @@ func (w *responseWriter) finish() bool {
 			}
 			for _, v := range vv {
 				if !splitsLine(v) {
-					bw.WriteString(name)
-					bw.WriteString(": ")
-					bw.WriteString(v)
-					bw.WriteString("\r\n")
+					bw.writeField(name, v)
 				}
 			}
 		}
