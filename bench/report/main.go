@@ -244,7 +244,7 @@ var scenarioTitles = map[string]string{
 }
 
 // proxyNames are the names the tables print.
-var proxyNames = map[string]string{"portico": "portico", "nginx": "nginx", "haproxy": "HAProxy", "caddy": "Caddy"}
+var proxyNames = map[string]string{"portico": "portico", "nginx": "nginx", "haproxy": "HAProxy", "caddy": "Caddy", "nginx-tuned": "nginx (tuned)"}
 
 func displayName(proxy string) string {
 	if name, ok := proxyNames[proxy]; ok {
